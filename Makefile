@@ -1,0 +1,47 @@
+# kreg: every target installs what it needs into the current Python (or the venv you activated).
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONWARNINGS ?= ignore::DeprecationWarning
+PYTEST_ARGS ?=
+LOGDIR ?= logs
+PORT ?= 6006
+
+.PHONY: install install-backends demo test test-backends test-jax test-torch bench lint tensorboard clean
+
+install:
+	$(PIP) install -q -e ".[tensorflow,tuning,dev]"
+
+# JAX and PyTorch for `make test-backends`; torch==2.13.0 is the CPU build (an unpinned torch pulls a CUDA build).
+install-backends: install
+	$(PIP) install -q -e ".[jax,torch]"
+
+demo: install
+	$(PYTHON) examples/demo.py --logdir $(LOGDIR)
+
+test: install
+	KERAS_BACKEND=tensorflow $(PYTHON) -m pytest $(PYTEST_ARGS)
+
+test-jax: install-backends
+	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS)
+
+test-torch: install-backends
+	KERAS_BACKEND=torch $(PYTHON) -m pytest $(PYTEST_ARGS)
+
+test-backends: install-backends
+	KERAS_BACKEND=tensorflow $(PYTHON) -m pytest $(PYTEST_ARGS)
+	KERAS_BACKEND=jax $(PYTHON) -m pytest $(PYTEST_ARGS)
+	KERAS_BACKEND=torch $(PYTHON) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PYTHON) -m benchmarks $(BENCH)
+
+lint: install
+	$(PYTHON) -m ruff check kreg tests benchmarks examples tuning
+	$(PYTHON) -m ruff format --check kreg tests benchmarks examples tuning
+
+tensorboard: install
+	$(PYTHON) -m tensorboard.main --logdir $(LOGDIR) --host 127.0.0.1 --port $(PORT)
+
+clean:
+	rm -rf build *.egg-info .pytest_cache logs
