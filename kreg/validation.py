@@ -47,12 +47,12 @@ def check_float(name, value, low=None, high=None, low_inclusive=True, high_inclu
         expected = "a positive finite float"
     if not _is_real(value) or not math.isfinite(float(value)):
         raise invalid(name, expected, value)
-    value = float(value)
-    if low is not None and (value < low or (value == low and not low_inclusive)):
+    number = float(value)
+    if low is not None and (number < low or (number == low and not low_inclusive)):
         raise invalid(name, expected, value)
-    if high is not None and (value > high or (value == high and not high_inclusive)):
+    if high is not None and (number > high or (number == high and not high_inclusive)):
         raise invalid(name, expected, value)
-    return value
+    return number
 
 
 def check_int(name, value, low=None, high=None, allow_none=False):

@@ -1,4 +1,4 @@
-"""Test setup shared by the whole suite: a fixed seed per test and a clean Keras session."""
+"""Test setup shared by the whole suite: a fixed seed per test and the default dtype policy restored after it."""
 
 import keras
 import pytest
@@ -9,7 +9,6 @@ def _seed_and_clear():
     keras.utils.set_random_seed(1337)
     yield
     keras.config.set_dtype_policy("float32")
-    keras.backend.clear_session()
 
 
 @pytest.fixture

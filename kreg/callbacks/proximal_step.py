@@ -1,10 +1,11 @@
-"""Binds proximal regularizers to the optimizer so their proximal step runs after each update."""
+"""Binds kreg regularizers to the optimizer: proximal steps after each update, scheduled strengths, L2-SP references."""
 
 import warnings
 
 import keras
 from keras import ops
 
+from kreg import schedules
 from kreg.regularizers.base import Regularizer
 
 
@@ -31,10 +32,14 @@ class ProximalConstraint(keras.constraints.Constraint):
         self.constraint = constraint
 
     def __call__(self, w):
+        w = ops.convert_to_tensor(w)
         stepped = self.regularizer.proximal_step(w, self.optimizer.learning_rate)
         accumulation = getattr(self.optimizer, "gradient_accumulation_steps", None)
         if accumulation:
-            is_update = ops.equal((self.optimizer.iterations + 1) % accumulation, 0)
+            # `optimizer.iterations` counts real updates (raw count // accumulation); the raw counter, incremented
+            # after the constraints ran, tells whether this apply() updated the weights.
+            raw = self.optimizer._iterations
+            is_update = ops.equal((raw + 1) % accumulation, 0)
             stepped = ops.where(is_update, stepped, w)
         if self.constraint is not None:
             stepped = self.constraint(stepped)
@@ -51,15 +56,24 @@ class ProximalConstraint(keras.constraints.Constraint):
 
 @keras.saving.register_keras_serializable(package="kreg")
 class ProximalStep(keras.callbacks.Callback):
-    """Runs the proximal step of every proximal regularizer in the model after each optimizer update.
+    """Binds kreg's regularizers to the optimizer: proximal steps after each update, schedules, L2-SP references.
 
-    At the start of `fit` it finds every variable whose regularizer is a kreg regularizer with `proximal=True`
-    (`L1`, `ElasticNet`, ...), binds that regularizer to the model's optimizer and wraps the variable's constraint so
-    that the proximal step runs after each update, followed by any constraint the variable already had. Binding is
-    idempotent: several `fit` calls, or a new optimizer after `compile`, are handled.
+    At the start of `fit` it binds every kreg regularizer of the model (weight regularizers and activity
+    regularizers, in nested models too) to the model's optimizer, and:
+
+    - for a proximal regularizer (`L1(..., proximal=True)`, `ElasticNet`, `GroupLasso`), wraps the variable's
+      constraint so that the proximal step runs after each update, followed by any constraint the variable already
+      had;
+    - for a regularizer with a scheduled strength (`kreg.schedules`), makes the training step visible to it: on
+      TensorFlow and PyTorch the penalty reads `optimizer.iterations`; on JAX, where variables read inside the
+      compiled step are frozen, the model's `train_step(state, data)` is wrapped so that the iteration count
+      traced in `state` is used (`kreg.schedules.training_step`);
+    - for an `L2SP` without reference weights, captures the variable's current value as its reference.
+
+    Binding is idempotent: several `fit` calls, or a new optimizer after `compile`, are handled.
 
     A proximal regularizer trained without this callback warns at its first training step and falls back to the
-    ordinary subgradient penalty (no exact zeros).
+    ordinary subgradient penalty (no exact zeros); a scheduled one warns and uses its value at step 0.
 
     Args:
         verbose: print how many variables were bound.
@@ -82,14 +96,20 @@ class ProximalStep(keras.callbacks.Callback):
             )
         self.verbose = int(verbose)
         self.bound_paths = []
+        self.scheduled_count = 0
 
     def on_train_begin(self, logs=None):
         changed = bind_proximal_regularizers(self.model, self.model.optimizer)
+        changed = bind_all_regularizers(self.model, self.model.optimizer) or changed
+        scheduled = scheduled_regularizers(self.model)
+        self.scheduled_count = len(scheduled)
+        if scheduled:
+            changed = install_traced_step(self.model) or changed
         self.bound_paths = [v.path for v in proximal_variables(self.model)]
-        if not self.bound_paths:
+        if not self.bound_paths and not scheduled and not _has_l2sp(self.model):
             warnings.warn(
                 "ProximalStep found no variable with a proximal regularizer (e.g. `kreg.regularizers.L1(..., "
-                "proximal=True)`) in the model; it does nothing.",
+                "proximal=True)`) and no kreg regularizer with a scheduled strength in the model; it does nothing.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -98,9 +118,97 @@ class ProximalStep(keras.callbacks.Callback):
             self.model.make_train_function(force=True)
         if self.verbose and self.bound_paths:
             print(f"ProximalStep: proximal step bound on {len(self.bound_paths)} variable(s).")
+        if self.verbose and scheduled:
+            print(f"ProximalStep: {len(scheduled)} regularizer(s) with a scheduled strength bound to the step.")
 
     def get_config(self):
         return {"verbose": self.verbose}
+
+
+def _walk_layers(model):
+    from kreg.attach import walk_layers
+
+    return walk_layers(model)
+
+
+def kreg_regularizers(model):
+    """Every `(regularizer, variable_or_None)` pair of kreg regularizers in `model`.
+
+    Weight regularizers come with their variable; activity regularizers with `None`.
+    """
+    pairs = [(v.regularizer, v) for v in model.variables if isinstance(getattr(v, "regularizer", None), Regularizer)]
+    for layer in _walk_layers(model):
+        regularizer = getattr(layer, "activity_regularizer", None)
+        if isinstance(regularizer, Regularizer):
+            pairs.append((regularizer, None))
+    return pairs
+
+
+def scheduled_regularizers(model):
+    """The kreg regularizers of `model` with at least one scheduled strength."""
+    found = []
+    for regularizer, _ in kreg_regularizers(model):
+        if any(schedules.is_schedule(v) for v in vars(regularizer).values()) and regularizer not in found:
+            found.append(regularizer)
+    return found
+
+
+def _has_l2sp(model):
+    return any(hasattr(r, "needs_reference") for r, _ in kreg_regularizers(model))
+
+
+def bind_all_regularizers(model, optimizer):
+    """Binds every kreg regularizer of `model` to `optimizer` (so schedules can read the training step), and gives
+    an `L2SP` without reference its variable's current value.
+
+    Returns:
+        Whether any binding changed (so a traced train function must be traced again).
+    """
+    if optimizer is None:
+        raise ValueError("ProximalStep needs a compiled model: call `model.compile(optimizer=...)` before `fit`.")
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    changed = False
+    for regularizer, variable in kreg_regularizers(model):
+        if variable is not None and getattr(regularizer, "needs_reference", False):
+            regularizer.capture(variable)
+            changed = True
+        if regularizer.optimizer is not inner:
+            regularizer.bind(inner)
+            changed = True
+    return changed
+
+
+def install_traced_step(model):
+    """On JAX, wraps `model.train_step(state, data)` so scheduled strengths read the traced iteration count.
+
+    Under JAX the compiled step is a pure function of `state = (trainable, non_trainable, optimizer_variables,
+    metrics)`; the optimizer's `iterations` is one of `optimizer_variables`. Other backends read the variable
+    directly and need nothing. Idempotent.
+
+    Returns:
+        Whether the wrapper was installed now (so a traced train function must be traced again).
+    """
+    if keras.backend.backend() != "jax" or getattr(model.train_step, "_kreg_traced_step", False):
+        return False
+    original = model.train_step
+
+    def train_step(state, data):
+        optimizer = model.optimizer
+        step = None
+        if optimizer is not None and len(state) == 4:
+            iterations = getattr(optimizer, "inner_optimizer", optimizer).iterations
+            for variable, value in zip(optimizer.variables, state[2]):
+                if variable is iterations:
+                    step = value
+                    break
+        if step is None:
+            return original(state, data)
+        with schedules.training_step(step):
+            return original(state, data)
+
+    train_step._kreg_traced_step = True
+    model.train_step = train_step
+    return True
 
 
 def proximal_variables(model):
