@@ -12,9 +12,7 @@ import numbers
 
 def invalid(name, expected, value):
     """Returns the `ValueError` kreg raises for a bad argument."""
-    return ValueError(
-        f"Invalid value received for argument `{name}`. Expected {expected}. Received: {name}={value!r}"
-    )
+    return ValueError(f"Invalid value received for argument `{name}`. Expected {expected}. Received: {name}={value!r}")
 
 
 def _is_real(value):
