@@ -20,7 +20,10 @@ def as_matrix(kernel):
 
 def l2_normalize(x, epsilon=1e-12):
     """`x / max(||x||, epsilon)`, finite for a zero vector."""
-    return x / ops.maximum(ops.sqrt(ops.sum(ops.square(x))), ops.cast(epsilon, x.dtype))
+    norm = ops.sqrt(ops.sum(ops.square(x)))
+    epsilon = ops.cast(epsilon, x.dtype)
+    # `where` rather than `maximum`: keras.ops.maximum of two 0-d float64 tensors rounds to float32 on torch.
+    return x / ops.where(norm > epsilon, norm, epsilon)
 
 
 def power_iteration(matrix, u, iterations=1, epsilon=1e-12):
