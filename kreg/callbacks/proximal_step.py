@@ -32,18 +32,23 @@ class ProximalConstraint(keras.constraints.Constraint):
         self.constraint = constraint
 
     def __call__(self, w):
-        w = ops.convert_to_tensor(w)
-        stepped = self.regularizer.proximal_step(w, self.optimizer.learning_rate)
+        value = ops.convert_to_tensor(w)
+        stepped = self.regularizer.proximal_step(value, self.optimizer.learning_rate)
         accumulation = getattr(self.optimizer, "gradient_accumulation_steps", None)
         if accumulation:
             # `optimizer.iterations` counts real updates (raw count // accumulation); the raw counter, incremented
             # after the constraints ran, tells whether this apply() updated the weights.
             raw = self.optimizer._iterations
             is_update = ops.equal((raw + 1) % accumulation, 0)
-            stepped = ops.where(is_update, stepped, w)
-        if self.constraint is not None:
-            stepped = self.constraint(stepped)
-        return stepped
+            stepped = ops.where(is_update, stepped, value)
+        if self.constraint is None:
+            return stepped
+        if isinstance(w, keras.Variable):
+            # Hand the original constraint the variable itself (now holding the stepped value), as Keras would:
+            # constraints with per-variable state (`kreg.constraints.SpectralNorm`) find it by the variable.
+            w.assign(stepped)
+            return self.constraint(w)
+        return self.constraint(stepped)
 
     def get_config(self):
         # The binding to a live optimizer is not serializable; the variable's original constraint is.
@@ -67,7 +72,8 @@ class ProximalStep(keras.callbacks.Callback):
     - for a regularizer with a scheduled strength (`kreg.schedules`), makes the training step visible to it: on
       TensorFlow and PyTorch the penalty reads `optimizer.iterations`; on JAX, where variables read inside the
       compiled step are frozen, the model's `train_step(state, data)` is wrapped so that the iteration count
-      traced in `state` is used (`kreg.schedules.training_step`);
+      traced in `state` is used (`kreg.schedules.training_step`), and the evaluation step, which gets no optimizer
+      state, is traced again at each epoch so that validation penalties use the current strength;
     - for an `L2SP` without reference weights, captures the variable's current value as its reference.
 
     Binding is idempotent: several `fit` calls, or a new optimizer after `compile`, are handled.
@@ -97,12 +103,14 @@ class ProximalStep(keras.callbacks.Callback):
         self.verbose = int(verbose)
         self.bound_paths = []
         self.scheduled_count = 0
+        self._retrace_evaluation = False
 
     def on_train_begin(self, logs=None):
         changed = bind_proximal_regularizers(self.model, self.model.optimizer)
         changed = bind_all_regularizers(self.model, self.model.optimizer) or changed
         scheduled = scheduled_regularizers(self.model)
         self.scheduled_count = len(scheduled)
+        self._retrace_evaluation = bool(scheduled) and keras.backend.backend() == "jax"
         if scheduled:
             changed = install_traced_step(self.model) or changed
         self.bound_paths = [v.path for v in proximal_variables(self.model)]
@@ -120,6 +128,12 @@ class ProximalStep(keras.callbacks.Callback):
             print(f"ProximalStep: proximal step bound on {len(self.bound_paths)} variable(s).")
         if self.verbose and scheduled:
             print(f"ProximalStep: {len(scheduled)} regularizer(s) with a scheduled strength bound to the step.")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._retrace_evaluation and getattr(self.model, "test_function", None) is not None:
+            # JAX's compiled evaluation step gets no optimizer state, so it reads the step count when it is traced:
+            # trace it again each epoch so that validation penalties use the current strength, as on other backends.
+            self.model.test_function = None
 
     def get_config(self):
         return {"verbose": self.verbose}

@@ -9,10 +9,13 @@ import re
 import keras
 
 from kreg.regularizers.base import Regularizer
+from kreg.regularizers.group_lasso import GroupLasso
+from kreg.regularizers.l2sp import L2SP
+from kreg.regularizers.orthogonal import Orthogonal
 from kreg.regularizers.penalties import L1, L2, ElasticNet
 
 #: Every kreg regularizer class, by class name.
-ALL_OBJECTS = {cls.__name__: cls for cls in (L1, L2, ElasticNet)}
+ALL_OBJECTS = {cls.__name__: cls for cls in (L1, L2, ElasticNet, GroupLasso, Orthogonal, L2SP)}
 
 
 def _snake(name):
@@ -69,4 +72,16 @@ def get(identifier):
     )
 
 
-__all__ = ["ALL_OBJECTS", "ElasticNet", "L1", "L2", "Regularizer", "deserialize", "get", "serialize"]
+__all__ = [
+    "ALL_OBJECTS",
+    "ElasticNet",
+    "GroupLasso",
+    "L2SP",
+    "Orthogonal",
+    "L1",
+    "L2",
+    "Regularizer",
+    "deserialize",
+    "get",
+    "serialize",
+]

@@ -9,16 +9,17 @@ References:
 import keras
 from keras import ops
 
-from kreg import validation
+from kreg import schedules, validation
 from kreg.ops.proximal import soft_threshold
 from kreg.regularizers.base import Regularizer, as_penalty_input
 
 
 def _l1_value(x, l1, proximal):
-    """`l1 * sum(|x|)`; when `proximal`, the value carries no gradient (the proximal step does the L1 work)."""
+    """`l1 * sum(|x|)` (`l1` a tensor of `x`'s dtype); when `proximal`, the value carries no gradient (the proximal
+    step does the L1 work)."""
     if proximal:
         x = ops.stop_gradient(x)
-    return ops.cast(l1, x.dtype) * ops.sum(ops.abs(x))
+    return l1 * ops.sum(ops.abs(x))
 
 
 @keras.saving.register_keras_serializable(package="kreg")
@@ -33,7 +34,7 @@ class L1(Regularizer):
     so loss curves compare with the non-proximal version.
 
     Args:
-        l1: non-negative strength.
+        l1: non-negative strength, or a schedule of the training step (`kreg.schedules`).
         proximal: apply the L1 part by a proximal step after each update instead of by its subgradient.
 
     Example:
@@ -46,19 +47,21 @@ class L1(Regularizer):
 
     def __init__(self, l1=0.01, proximal=False):
         super().__init__()
-        self.l1 = self.check_strength("l1", l1)
+        self.l1 = schedules.check_strength("l1", l1)
         self.proximal = validation.check_bool("proximal", proximal)
 
     def __call__(self, x):
         x = as_penalty_input(x)
         self._warn_if_unbound()
-        return _l1_value(x, self.l1, self.proximal and self._optimizer is not None)
+        return _l1_value(
+            x, schedules.strength_value(self, self.l1, x.dtype), self.proximal and self._optimizer is not None
+        )
 
     def proximal_step(self, x, learning_rate):
-        return soft_threshold(x, ops.cast(learning_rate, x.dtype) * ops.cast(self.l1, x.dtype))
+        return soft_threshold(x, ops.cast(learning_rate, x.dtype) * schedules.strength_value(self, self.l1, x.dtype))
 
     def get_config(self):
-        return {"l1": self.l1, "proximal": self.proximal}
+        return {"l1": schedules.strength_config(self.l1), "proximal": self.proximal}
 
 
 @keras.saving.register_keras_serializable(package="kreg")
@@ -66,7 +69,7 @@ class L2(Regularizer):
     """L2 penalty `l2 * sum(x ** 2)`, the same value as Keras's `L2`.
 
     Args:
-        l2: non-negative strength.
+        l2: non-negative strength, or a schedule of the training step (`kreg.schedules`).
 
     Example:
 
@@ -77,14 +80,14 @@ class L2(Regularizer):
 
     def __init__(self, l2=0.01):
         super().__init__()
-        self.l2 = self.check_strength("l2", l2)
+        self.l2 = schedules.check_strength("l2", l2)
 
     def __call__(self, x):
         x = as_penalty_input(x)
-        return ops.cast(self.l2, x.dtype) * ops.sum(ops.square(x))
+        return schedules.strength_value(self, self.l2, x.dtype) * ops.sum(ops.square(x))
 
     def get_config(self):
-        return {"l2": self.l2}
+        return {"l2": schedules.strength_config(self.l2)}
 
 
 @keras.saving.register_keras_serializable(package="kreg")
@@ -95,8 +98,8 @@ class ElasticNet(Regularizer):
     `L1`) and the L2 part stays in the gradient. Pass `kreg.callbacks.ProximalStep()` to `fit`.
 
     Args:
-        l1: non-negative L1 strength.
-        l2: non-negative L2 strength.
+        l1: non-negative L1 strength, or a schedule of the training step (`kreg.schedules`).
+        l2: non-negative L2 strength, or a schedule.
         proximal: apply the L1 part by a proximal step after each update.
 
     Example:
@@ -108,18 +111,24 @@ class ElasticNet(Regularizer):
 
     def __init__(self, l1=0.01, l2=0.01, proximal=False):
         super().__init__()
-        self.l1 = self.check_strength("l1", l1)
-        self.l2 = self.check_strength("l2", l2)
+        self.l1 = schedules.check_strength("l1", l1)
+        self.l2 = schedules.check_strength("l2", l2)
         self.proximal = validation.check_bool("proximal", proximal)
 
     def __call__(self, x):
         x = as_penalty_input(x)
         self._warn_if_unbound()
-        l1_part = _l1_value(x, self.l1, self.proximal and self._optimizer is not None)
-        return l1_part + ops.cast(self.l2, x.dtype) * ops.sum(ops.square(x))
+        l1_part = _l1_value(
+            x, schedules.strength_value(self, self.l1, x.dtype), self.proximal and self._optimizer is not None
+        )
+        return l1_part + schedules.strength_value(self, self.l2, x.dtype) * ops.sum(ops.square(x))
 
     def proximal_step(self, x, learning_rate):
-        return soft_threshold(x, ops.cast(learning_rate, x.dtype) * ops.cast(self.l1, x.dtype))
+        return soft_threshold(x, ops.cast(learning_rate, x.dtype) * schedules.strength_value(self, self.l1, x.dtype))
 
     def get_config(self):
-        return {"l1": self.l1, "l2": self.l2, "proximal": self.proximal}
+        return {
+            "l1": schedules.strength_config(self.l1),
+            "l2": schedules.strength_config(self.l2),
+            "proximal": self.proximal,
+        }

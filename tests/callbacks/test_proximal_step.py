@@ -198,3 +198,16 @@ def test_saved_model_keeps_the_original_constraint(tmp_path):
 def test_invalid_verbose(verbose):
     with pytest.raises(ValueError, match=f"argument `verbose`. Expected 0 or 1. Received: verbose={verbose!r}"):
         kreg.callbacks.ProximalStep(verbose=verbose)
+
+
+def test_composes_with_a_stateful_spectral_norm_constraint(jit_compile):
+    x, y = regression_problem()
+    layer_kwargs = {"kernel_constraint": kreg.constraints.SpectralNorm(max_value=5.0)}
+    model = linear_model(x.shape[1], L1(2.0, proximal=True), full_batch_lr(x), jit_compile, **layer_kwargs)
+    kreg.constraints.attach_state(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no "exact SVD at every step" fallback warning
+        fit_full_batch(model, x, y, steps=100, callbacks=[kreg.callbacks.ProximalStep()])
+    kernel = _kernel(model)
+    assert np.linalg.norm(kernel) <= 5.0 * (1 + 1e-3)
+    assert (kernel == 0).sum() > 0

@@ -1,0 +1,99 @@
+"""Step-time cost of the structured regularizers on a small conv net, against no regularization.
+
+Rows: `Orthogonal(mode="srip")`, `Orthogonal(mode="so")`, `GroupLasso` and `GroupLasso(proximal=True)` (with
+`kreg.callbacks.ProximalStep()`) on every Conv2D kernel of a 3-conv net (32x32x3 inputs, batch 64), timed
+interleaved with the same net without regularization in this one process (median over rounds of the ratio to the
+unregularized run of the same round). Target: ratio <= 1.15.
+"""
+
+import keras
+import numpy as np
+
+import kreg
+from benchmarks.timing import interleaved_times
+
+BATCH = 64
+STEPS = 8
+TARGET = 1.15
+
+
+def conv_net(regularizer_factory):
+    layers = [keras.Input((32, 32, 3))]
+    for filters in (32, 64, 64):
+        regularizer = regularizer_factory() if regularizer_factory else None
+        layers.append(
+            keras.layers.Conv2D(filters, 3, padding="same", activation="relu", kernel_regularizer=regularizer)
+        )
+        layers.append(keras.layers.MaxPooling2D())
+    layers += [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)]
+    return keras.Sequential(layers)
+
+
+CANDIDATES = {
+    "none": None,
+    'Orthogonal(mode="srip")': lambda: kreg.regularizers.Orthogonal(1e-4, mode="srip"),
+    'Orthogonal(mode="so")': lambda: kreg.regularizers.Orthogonal(1e-4, mode="so"),
+    "GroupLasso": lambda: kreg.regularizers.GroupLasso(1e-4),
+    "GroupLasso(proximal=True)": lambda: kreg.regularizers.GroupLasso(1e-4, proximal=True),
+}
+
+
+def _torch_threads(count):
+    """Sets PyTorch's intra-op threads (returns the previous count); `None` on other backends."""
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    return previous
+
+
+def run(repeats=11, torch_threads=1):
+    """`torch_threads`: on a small shared CPU, PyTorch's default of one thread per core stalls each op while a
+    thread waits to be scheduled, a cost proportional to the number of ops rather than to their work, which
+    swamps the comparison (measured here: SO penalty 51 ms with 2 threads under load, 0.7 ms with 1). Both sides
+    of every ratio run with the same setting; pass `None` to keep PyTorch's default."""
+    previous = _torch_threads(torch_threads) if torch_threads else None
+    try:
+        return _run(repeats)
+    finally:
+        if previous is not None:
+            _torch_threads(previous)
+
+
+def _run(repeats):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCH * STEPS, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, size=(BATCH * STEPS,))
+    fns = {}
+    for name, factory in CANDIDATES.items():
+        keras.utils.set_random_seed(0)
+        model = conv_net(factory)
+        model.compile(keras.optimizers.SGD(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        callbacks = [kreg.callbacks.ProximalStep()] if "proximal" in name else []
+
+        def fit(model=model, callbacks=callbacks):
+            model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
+
+        fns[name] = fit
+    interleaved_times(fns, repeats=1, warmup=1)  # compile everything first
+    # Paired rounds: each round times every candidate once, side by side, and each ratio is taken against the
+    # "none" run of the same round; the median over rounds resists the load drift of a shared machine.
+    rounds = [interleaved_times(fns, repeats=1, warmup=0) for _ in range(repeats)]
+    times = {name: float(np.median([r[name] for r in rounds])) for name in fns}
+    ratios = {name: float(np.median([r[name] / r["none"] for r in rounds])) for name in fns}
+    rows = []
+    for name, seconds in times.items():
+        ratio = ratios[name]
+        rows.append(
+            {
+                "backend": keras.backend.backend(),
+                "regularizer (every Conv2D kernel)": name,
+                "ms/step": 1000 * seconds / STEPS,
+                "ratio vs none": ratio,
+                "target": "-" if name == "none" else f"<= {TARGET}",
+                "ok": "-" if name == "none" else ("yes" if ratio <= TARGET else "no"),
+            }
+        )
+    return rows
