@@ -1,5 +1,8 @@
 """kreg callbacks."""
 
+from kreg.callbacks.adaptive_early_stopping import AdaptiveEarlyStopping
+from kreg.callbacks.early_stopping import EarlyStopping
 from kreg.callbacks.proximal_step import ProximalStep
+from kreg.callbacks.regularization_report import RegularizationReport
 
-__all__ = ["ProximalStep"]
+__all__ = ["AdaptiveEarlyStopping", "EarlyStopping", "ProximalStep", "RegularizationReport"]

@@ -1,0 +1,410 @@
+"""RegularizationReport: a real `fit`, then the event files read back with TensorBoard's EventAccumulator."""
+
+import os
+import subprocess
+import sys
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+from sklearn.datasets import load_digits
+from tensorboard.plugins.custom_scalar import layout_pb2
+
+import kreg
+from kreg.callbacks.regularization_report import RegularizationReport, metric_direction, scheduled_values
+from kreg.tensorboard.event_reader import read_scalars, read_tensors
+
+STEPS_PER_EPOCH = 3
+EPOCHS = 3
+
+
+class KeepMask(keras.constraints.Constraint):
+    """Keeps the zeros of a fixed mask, so the kernel's sparsity is known exactly."""
+
+    def __init__(self, mask):
+        self.mask = mask
+
+    def __call__(self, w):
+        return w * ops.convert_to_tensor(self.mask, w.dtype)
+
+
+class ScheduledL2(keras.regularizers.Regularizer):
+    """`strength(step) * sum(x**2)` with the step read from an optimizer (0 where the variable cannot be read)."""
+
+    def __init__(self, strength, optimizer):
+        self.strength = strength
+        self.optimizer = optimizer
+
+    def __call__(self, x):
+        try:
+            step = ops.convert_to_tensor(self.optimizer.iterations.value)
+        except (TypeError, AttributeError):  # JAX's compiled train step: the trainer holds the optimizer state
+            step = 0
+        return ops.cast(self.strength(step), x.dtype) * ops.sum(ops.square(x))
+
+
+def digits(n=300):
+    x, y = load_digits(return_X_y=True)
+    return (x[:n] / 16.0).astype("float32"), y[:n].astype("int32")
+
+
+def mask():
+    rng = np.random.default_rng(0)
+    m = (rng.random((64, 16)) > 0.4).astype("float32")
+    m[:, [3, 7]] = 0.0  # two all-zero units
+    return m
+
+
+def build_model(l1=0.01, optimizer=None, strength=None):
+    optimizer = optimizer or keras.optimizers.Adam(1e-2)
+    strength = strength or keras.optimizers.schedules.PiecewiseConstantDecay([2, 5], [0.0, 1e-3, 1e-2])
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(
+                16,
+                activation="relu",
+                kernel_regularizer=keras.regularizers.L1(l1),
+                kernel_constraint=KeepMask(mask()),
+                name="hidden",
+            ),
+            keras.layers.Dense(10, kernel_regularizer=ScheduledL2(strength, optimizer), name="logits"),
+        ],
+        name="net",
+    )
+    model.layers[0].kernel.assign(ops.convert_to_numpy(model.layers[0].kernel.value) * mask())
+    model.compile(
+        optimizer,
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="xent")],
+    )
+    return model
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    log_dir = tmp_path_factory.mktemp("report")
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-2, decay_steps=2, decay_rate=0.5)
+    strength = keras.optimizers.schedules.PiecewiseConstantDecay([2, 5], [0.0, 1e-3, 1e-2])
+    model = build_model(optimizer=keras.optimizers.Adam(schedule), strength=strength)
+    x, y = digits()
+    report = RegularizationReport(log_dir, power_iterations=20)
+    history = model.fit(
+        x[:240],
+        y[:240],
+        validation_data=(x[240:], y[240:]),
+        epochs=EPOCHS,
+        batch_size=80,
+        verbose=0,
+        callbacks=[report],
+    )
+    run = os.path.join(log_dir, "regularization")
+    return {
+        "model": model,
+        "history": history.history,
+        "scalars": read_scalars(run),
+        "tensors": read_tensors(run),
+        "schedule": schedule,
+        "strength": strength,
+        "report": report,
+    }
+
+
+def values(scalars, tag):
+    steps, vals = zip(*scalars[tag])
+    assert list(steps) == list(range(EPOCHS)), tag
+    return np.array(vals)
+
+
+def test_every_tag_is_logged_every_epoch(fitted):
+    s = fitted["scalars"]
+    expected = {"sparsity/global", "near_zero/global", "penalty/total", "penalty/share", "schedules/learning_rate"}
+    expected |= {f"generalization/{t}" for t in ("loss_gap", "loss_ratio", "gl", "accuracy_gap", "xent_gap")}
+    expected |= {f"metrics/{m}/{r}" for m in ("loss", "accuracy", "xent") for r in ("train", "validation")}
+    for path in ("net/hidden/kernel", "net/hidden/bias", "net/logits/kernel", "net/logits/bias"):
+        expected |= {f"sparsity/{path}", f"near_zero/{path}"} | {f"norms/{path}/{n}" for n in ("l1", "l2", "max_abs")}
+    for path in ("net/hidden/kernel", "net/logits/kernel"):
+        expected |= {f"group_sparsity/{path}", f"penalty/{path}", f"norms/{path}/spectral", f"norms/{path}/stable_rank"}
+    expected.add("schedules/net/logits/kernel/strength")
+    assert expected == set(s)
+    for tag in expected:
+        assert len(values(s, tag)) == EPOCHS
+
+
+def test_sparsity_of_a_kernel_with_known_zeros(fitted):
+    s, m = fitted["scalars"], mask()
+    # Fractions of exact counts: equal up to float32 rounding of the division (XLA may multiply by 1 / size).
+    np.testing.assert_allclose(values(s, "sparsity/net/hidden/kernel"), np.mean(m == 0), rtol=1e-6)
+    np.testing.assert_allclose(values(s, "group_sparsity/net/hidden/kernel"), 2 / 16, rtol=1e-6)
+    np.testing.assert_allclose(values(s, "group_sparsity/net/logits/kernel"), 0.0, atol=1e-7)
+    assert np.all(values(s, "near_zero/net/hidden/kernel") >= np.float32(np.mean(m == 0)) * (1 - 1e-6))
+
+
+def test_final_norms_and_penalties_match_numpy(fitted):
+    s, model = fitted["scalars"], fitted["model"]
+    hidden = ops.convert_to_numpy(model.layers[0].kernel.value).astype(np.float64)
+    logits = ops.convert_to_numpy(model.layers[1].kernel.value).astype(np.float64)
+    weights = [ops.convert_to_numpy(w.value) for w in model.trainable_weights]
+    last = {tag: values(s, tag)[-1] for tag in s}
+    np.testing.assert_allclose(last["norms/net/hidden/kernel/l1"], np.abs(hidden).sum(), rtol=1e-5)
+    np.testing.assert_allclose(last["norms/net/hidden/kernel/l2"], np.sqrt((hidden**2).sum()), rtol=1e-5)
+    np.testing.assert_allclose(last["norms/net/logits/kernel/max_abs"], np.abs(logits).max(), rtol=1e-6)
+    sigma = np.linalg.svd(hidden, compute_uv=False)[0]
+    np.testing.assert_allclose(last["norms/net/hidden/kernel/spectral"], sigma, rtol=1e-3)
+    np.testing.assert_allclose(last["norms/net/hidden/kernel/stable_rank"], (hidden**2).sum() / sigma**2, rtol=2e-3)
+    zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.size for w in weights)
+    np.testing.assert_allclose(last["sparsity/global"], zeros, rtol=1e-6)
+    # Penalties: the regularizers' values on the final weights; the scheduled one at the final step (9).
+    l1_penalty = 0.01 * np.abs(hidden).sum()
+    l2_penalty = float(fitted["strength"](EPOCHS * STEPS_PER_EPOCH)) * (logits**2).sum()
+    np.testing.assert_allclose(last["penalty/net/hidden/kernel"], l1_penalty, rtol=1e-5)
+    np.testing.assert_allclose(last["penalty/net/logits/kernel"], l2_penalty, rtol=1e-5)
+    np.testing.assert_allclose(last["penalty/total"], l1_penalty + l2_penalty, rtol=1e-5)
+    np.testing.assert_allclose(
+        last["penalty/share"], (l1_penalty + l2_penalty) / fitted["history"]["loss"][-1], rtol=1e-5
+    )
+
+
+def test_generalization_gap_from_history(fitted):
+    s, h = fitted["scalars"], fitted["history"]
+    loss, val_loss = np.array(h["loss"]), np.array(h["val_loss"])
+    np.testing.assert_allclose(values(s, "metrics/loss/train"), loss, rtol=1e-6)
+    np.testing.assert_allclose(values(s, "metrics/accuracy/validation"), h["val_accuracy"], rtol=1e-6)
+    np.testing.assert_allclose(values(s, "generalization/loss_gap"), val_loss - loss, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(values(s, "generalization/loss_ratio"), val_loss / loss, rtol=1e-5)
+    gl = 100.0 * (val_loss / np.minimum.accumulate(val_loss) - 1.0)
+    np.testing.assert_allclose(values(s, "generalization/gl"), gl, rtol=1e-5, atol=1e-5)
+    acc_gap = np.array(h["accuracy"]) - np.array(h["val_accuracy"])
+    np.testing.assert_allclose(values(s, "generalization/accuracy_gap"), acc_gap, rtol=1e-5, atol=1e-6)
+    xent_gap = np.array(h["val_xent"]) - np.array(h["xent"])
+    np.testing.assert_allclose(values(s, "generalization/xent_gap"), xent_gap, rtol=1e-5, atol=1e-6)
+
+
+def test_learning_rate_and_scheduled_strength(fitted):
+    s = fitted["scalars"]
+    steps = [(epoch + 1) * STEPS_PER_EPOCH for epoch in range(EPOCHS)]
+    np.testing.assert_allclose(values(s, "schedules/learning_rate"), [float(fitted["schedule"](t)) for t in steps])
+    expected = [float(fitted["strength"](t)) for t in steps]
+    np.testing.assert_allclose(values(s, "schedules/net/logits/kernel/strength"), expected)
+
+
+def test_layout_and_sparsity_table(fitted):
+    tensors = fitted["tensors"]
+    ((step, payload),) = tensors["custom_scalars__config__"]
+    layout = layout_pb2.Layout.FromString(payload)
+    titles = [c.title for c in layout.category]
+    assert titles[:6] == ["Training vs validation", "Generalization gap", "Sparsity", "Penalties", "Norms", "Schedules"]
+    assert titles[6:] == ["Layer net/hidden", "Layer net/logits"]
+    assert [c.title for c in layout.category[0].chart] == ["loss", "accuracy", "xent"]
+    ((step, table),) = tensors["report/sparsity_table"]
+    assert step == EPOCHS - 1
+    lines = table.decode().splitlines()
+    assert lines[0] == "| weight | shape | exact zeros | near zero | all-zero units | penalty |"
+    hidden = next(line for line in lines if line.startswith("| net/hidden/kernel |"))
+    assert hidden.split(" | ")[1:3] == ["64x16", f"{np.mean(mask() == 0):.4g}"]
+    assert hidden.split(" | ")[4] == f"{2 / 16:.4g}"
+    assert fitted["report"].writer.closed
+
+
+def test_no_validation_data_warns_once_and_skips_the_gap(tmp_path):
+    x, y = digits(160)
+    model = build_model()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(
+            x, y, epochs=2, batch_size=80, verbose=0, callbacks=[RegularizationReport(tmp_path, sparsity_table=False)]
+        )
+    messages = [str(w.message) for w in caught if "no validation data" in str(w.message)]
+    assert len(messages) == 1
+    assert "generalization/" in messages[0]
+    scalars = read_scalars(tmp_path / "regularization")
+    assert not any(tag.startswith("generalization/") for tag in scalars)
+    assert "metrics/loss/train" in scalars and "metrics/loss/validation" not in scalars
+    assert "report/sparsity_table" not in read_tensors(tmp_path / "regularization")
+
+
+def test_a_crash_mid_fit_loses_nothing_already_logged(tmp_path):
+    class Crash(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == 2 and batch == 1:
+                raise RuntimeError("boom")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+    x, y = digits(240)
+    report = RegularizationReport(tmp_path)
+    with pytest.raises(RuntimeError, match="boom"):
+        build_model().fit(x, y, validation_split=0.25, epochs=5, batch_size=60, verbose=0, callbacks=[report, Crash()])
+    assert not report.writer.closed  # no callback ran after the exception: the data were flushed at each epoch end
+    scalars = read_scalars(tmp_path / "regularization")
+    assert [step for step, _ in scalars["sparsity/global"]] == [0, 1]
+    assert [step for step, _ in scalars["generalization/loss_gap"]] == [0, 1]
+
+
+def test_batch_level_weight_statistics(tmp_path):
+    x, y = digits(240)
+    model = build_model()
+    report = RegularizationReport(tmp_path, update_freq=2, layout=False)
+    model.fit(x, y, validation_split=0.25, epochs=2, batch_size=60, verbose=0, callbacks=[report])
+    scalars = read_scalars(tmp_path / "regularization")
+    # Weight statistics: step = optimizer iterations (3 per epoch), at every 2nd batch and at each epoch end.
+    assert sorted({step for step, _ in scalars["sparsity/global"]}) == [2, 3, 4, 6]
+    assert [step for step, _ in scalars["metrics/loss/train"]] == [0, 1]
+    assert "custom_scalars__config__" not in read_tensors(tmp_path / "regularization")
+
+
+@pytest.mark.filterwarnings("ignore:Model failed to serialize as JSON")
+def test_histograms_and_side_by_side_with_keras_tensorboard(tmp_path):
+    x, y = digits(160)
+    model = build_model()
+    report = RegularizationReport(tmp_path, histogram_freq=2)
+    model.fit(
+        x,
+        y,
+        validation_split=0.5,
+        epochs=3,
+        batch_size=80,
+        verbose=0,
+        callbacks=[report, keras.callbacks.TensorBoard(tmp_path)],
+    )
+    assert {"train", "validation", "regularization"} <= set(os.listdir(tmp_path))
+    assert "epoch_loss" in read_tensors(tmp_path / "validation")
+    tensors = read_tensors(tmp_path / "regularization")
+    steps, hist = zip(*tensors["weights/net/hidden/kernel"])
+    assert steps == (0, 2)
+    assert hist[-1].shape == (30, 3) and hist[-1][:, 2].sum() == 64 * 16
+    assert not any(tag.startswith("epoch_") for tag in tensors)
+
+
+@pytest.mark.filterwarnings("ignore:RegularizationReport. .fit. has no validation data")
+def test_a_second_fit_reuses_the_compiled_statistics(tmp_path):
+    x, y = digits(160)
+    model = build_model()
+    report = RegularizationReport(tmp_path, sparsity_table=False, layout=False)
+    model.fit(x, y, epochs=1, batch_size=80, verbose=0, callbacks=[report])
+    statistics = report._statistics
+    model.fit(x, y, epochs=1, batch_size=80, verbose=0, callbacks=[report])
+    assert report._statistics is statistics
+    files = os.listdir(tmp_path / "regularization")
+    assert len(files) == 2 and all(f.startswith("events.out.tfevents.") for f in files)
+
+
+def test_scheduled_values_hook():
+    class WithSchedule:
+        def __init__(self):
+            self._factor = keras.optimizers.schedules.PolynomialDecay(1.0, 10, 0.0)
+            self.weight = keras.Variable(0.5)
+            self.plain = 3.0
+
+    class Explicit:
+        def current_strengths(self, step):
+            return {"l1": step * 2.0}
+
+    assert scheduled_values(WithSchedule(), 5) == {"factor": 0.5, "weight": 0.5}
+    assert scheduled_values(Explicit(), 3) == {"l1": 6.0}
+    assert scheduled_values(keras.regularizers.L2(0.1), 0) == {}
+
+
+def test_metric_direction():
+    model = build_model()
+    x, y = digits(80)
+    model.evaluate(x, y, verbose=0)
+    assert metric_direction(model, "accuracy") == "up"
+    assert metric_direction(model, "xent") == "down"
+    assert metric_direction(model, "mean_absolute_error") == "down"
+    assert metric_direction(model, "auc") == "up"
+    assert metric_direction(model, "widgets") is None
+
+
+def test_get_config_round_trip(tmp_path):
+    report = RegularizationReport(tmp_path, update_freq=5, near_zero=0.01, near_zero_scale="rms", histogram_freq=2)
+    config = report.get_config()
+    assert config == {
+        "log_dir": str(tmp_path),
+        "update_freq": 5,
+        "near_zero": 0.01,
+        "near_zero_scale": "rms",
+        "power_iterations": 1,
+        "histogram_freq": 2,
+        "sparsity_table": True,
+        "layout": True,
+        "run_name": "regularization",
+        "jit_compile": "auto",
+    }
+    assert RegularizationReport.from_config(config).get_config() == config
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(report))
+    assert isinstance(restored, RegularizationReport) and restored.get_config() == config
+    assert kreg.callbacks.RegularizationReport is RegularizationReport
+
+
+def test_unwritable_log_dir_fails_at_construction(tmp_path):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("")
+    with pytest.raises(
+        ValueError, match=r"^Invalid value received for argument `log_dir`\. Expected a writable directory\."
+    ):
+        RegularizationReport(blocker / "logs")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"log_dir": 3}, "Expected a non-empty path (str or os.PathLike). Received: log_dir=3"),
+        ({"log_dir": ""}, "Expected a non-empty path (str or os.PathLike). Received: log_dir=''"),
+        ({"update_freq": 0}, "Expected 'epoch' or an integer >= 1. Received: update_freq=0"),
+        ({"update_freq": "batch"}, "Expected 'epoch' or an integer >= 1. Received: update_freq='batch'"),
+        ({"update_freq": True}, "Expected 'epoch' or an integer >= 1. Received: update_freq=True"),
+        ({"near_zero": -0.1}, "Expected a non-negative finite float. Received: near_zero=-0.1"),
+        ({"near_zero_scale": "l2"}, "Expected one of 'max_abs', 'rms', 'absolute'. Received: near_zero_scale='l2'"),
+        ({"power_iterations": 0}, "Expected an integer >= 1. Received: power_iterations=0"),
+        ({"histogram_freq": -1}, "Expected an integer >= 0. Received: histogram_freq=-1"),
+        ({"sparsity_table": "yes"}, "Expected a bool (True or False). Received: sparsity_table='yes'"),
+        ({"layout": None}, "Expected a bool (True or False). Received: layout=None"),
+        (
+            {"run_name": "train"},
+            "Expected a non-empty str other than 'train' and 'validation'. Received: run_name='train'",
+        ),
+        ({"run_name": ""}, "Expected a non-empty str other than 'train' and 'validation'. Received: run_name=''"),
+        ({"jit_compile": "xla"}, "Expected 'auto', True or False. Received: jit_compile='xla'"),
+    ],
+)
+def test_bad_arguments(tmp_path, kwargs, message):
+    kwargs = {"log_dir": tmp_path, **kwargs}
+    name = next(k for k in kwargs if k != "log_dir") if len(kwargs) > 1 else "log_dir"
+    with pytest.raises(ValueError) as error:
+        RegularizationReport(**kwargs)
+    assert str(error.value) == f"Invalid value received for argument `{name}`. {message}"
+
+
+NO_TENSORFLOW_SCRIPT = """
+import sys
+sys.modules["tensorflow"] = None  # every `import tensorflow` now fails, as if it were not installed
+import numpy as np, keras, kreg
+from kreg.tensorboard import read_scalars
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, kernel_regularizer=keras.regularizers.L2(0.1))])
+model.compile("sgd", "mse")
+report = kreg.callbacks.RegularizationReport(sys.argv[1])
+model.fit(np.ones((8, 4)), np.ones((8, 2)), validation_split=0.5, epochs=2, verbose=0, callbacks=[report])
+w = keras.ops.convert_to_numpy(model.layers[0].kernel.value)
+(step, penalty), = read_scalars(sys.argv[1] + "/regularization")["penalty/total"][1:]
+assert step == 1 and abs(penalty - 0.1 * (w**2).sum()) <= 1e-5 * penalty, (penalty, w)
+print("ok", keras.backend.backend())
+"""
+
+
+def test_works_without_tensorflow(tmp_path, backend):
+    backend = backend if backend != "tensorflow" else "jax"
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    result = subprocess.run(
+        [sys.executable, "-c", NO_TENSORFLOW_SCRIPT, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == ["ok", backend]
