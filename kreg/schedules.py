@@ -55,6 +55,19 @@ def _fraction(step, steps, delay):
     return ops.clip((step - float(delay)) / float(steps), 0.0, 1.0)
 
 
+class _Ramp(Schedule):
+    """A ramp from `start` to `end` over `steps` steps after `delay` steps; subclasses give its shape (`value`)."""
+
+    def __init__(self, start, end, steps, delay=0):
+        self.start = validation.check_float("start", start, low=0.0)
+        self.end = validation.check_float("end", end, low=0.0)
+        self.steps = validation.check_int("steps", steps, low=1)
+        self.delay = validation.check_int("delay", delay, low=0)
+
+    def get_config(self):
+        return {"start": self.start, "end": self.end, "steps": self.steps, "delay": self.delay}
+
+
 @keras.saving.register_keras_serializable(package="kreg")
 class Constant(Schedule):
     """A constant strength (the same as passing the number; useful where a schedule object is required).
@@ -78,7 +91,7 @@ class Constant(Schedule):
 
 
 @keras.saving.register_keras_serializable(package="kreg")
-class Linear(Schedule):
+class Linear(_Ramp):
     """Linear warm-up or decay: `start` until step `delay`, then linearly to `end` over `steps` steps, then `end`.
 
     `value(step) = start + (end - start) * clip((step - delay) / steps, 0, 1)`.
@@ -96,22 +109,13 @@ class Linear(Schedule):
     Reference: Goyal et al. 2017, "Accurate, large minibatch SGD: training ImageNet in 1 hour" (linear warm-up).
     """
 
-    def __init__(self, start, end, steps, delay=0):
-        self.start = validation.check_float("start", start, low=0.0)
-        self.end = validation.check_float("end", end, low=0.0)
-        self.steps = validation.check_int("steps", steps, low=1)
-        self.delay = validation.check_int("delay", delay, low=0)
-
     def value(self, step):
         t = _fraction(step, self.steps, self.delay)
         return self.start + (self.end - self.start) * t
 
-    def get_config(self):
-        return {"start": self.start, "end": self.end, "steps": self.steps, "delay": self.delay}
-
 
 @keras.saving.register_keras_serializable(package="kreg")
-class Cosine(Schedule):
+class Cosine(_Ramp):
     """Half-cosine ramp from `start` to `end` over `steps` steps, after `delay` steps at `start`.
 
     `value(step) = start + (end - start) * (1 - cos(pi * t)) / 2` with `t = clip((step - delay) / steps, 0, 1)`.
@@ -130,18 +134,9 @@ class Cosine(Schedule):
     Reference: Loshchilov & Hutter 2017, "SGDR: Stochastic gradient descent with warm restarts".
     """
 
-    def __init__(self, start, end, steps, delay=0):
-        self.start = validation.check_float("start", start, low=0.0)
-        self.end = validation.check_float("end", end, low=0.0)
-        self.steps = validation.check_int("steps", steps, low=1)
-        self.delay = validation.check_int("delay", delay, low=0)
-
     def value(self, step):
         t = _fraction(step, self.steps, self.delay)
         return self.start + (self.end - self.start) * 0.5 * (1.0 - ops.cos(math.pi * t))
-
-    def get_config(self):
-        return {"start": self.start, "end": self.end, "steps": self.steps, "delay": self.delay}
 
 
 @keras.saving.register_keras_serializable(package="kreg")
