@@ -22,5 +22,7 @@ def test_unknown_names_go_to_the_keras_module():
 
 def test_error_names_the_kind():
     registry = Registry("constraint", (), keras.constraints, keras.constraints.Constraint)
-    with pytest.raises(ValueError, match=r"Expected a constraint instance, name or config dict. Received: identifier=3"):
+    with pytest.raises(
+        ValueError, match=r"Expected a constraint instance, name or config dict. Received: identifier=3"
+    ):
         registry.get(3)

@@ -149,9 +149,7 @@ def test_runs_only_on_real_updates_with_gradient_accumulation():
     model = keras.Sequential(
         [
             keras.Input((2,)),
-            keras.layers.Dense(
-                1, use_bias=False, kernel_initializer="ones", kernel_regularizer=L1(0.5, proximal=True)
-            ),
+            keras.layers.Dense(1, use_bias=False, kernel_initializer="ones", kernel_regularizer=L1(0.5, proximal=True)),
         ]
     )
     model.compile(keras.optimizers.SGD(0.1, gradient_accumulation_steps=2), "mse")

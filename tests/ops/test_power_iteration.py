@@ -35,4 +35,3 @@ def test_zero_matrix_stays_finite():
 def test_as_matrix_puts_units_last():
     assert keras.ops.shape(as_matrix(keras.ops.zeros((3, 3, 4, 8)))) == (36, 8)
     assert keras.ops.shape(as_matrix(keras.ops.zeros((5,)))) == (5, 1)
-
