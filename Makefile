@@ -9,12 +9,14 @@ PORT ?= 6006
 
 .PHONY: install install-backends demo test test-backends test-jax test-torch bench lint tensorboard clean
 
+# TensorFlow is the default backend; JAX is installed too because the suite checks that kreg (and its TensorBoard
+# report) works with TensorFlow absent, which needs a second backend to train with.
 install:
-	$(PIP) install -q -e ".[tensorflow,tuning,dev]"
+	$(PIP) install -q -e ".[tensorflow,jax,tuning,dev]"
 
-# JAX and PyTorch for `make test-backends`; torch==2.13.0 is the CPU build (an unpinned torch pulls a CUDA build).
+# PyTorch for `make test-backends`; torch==2.13.0 is the CPU build (an unpinned torch pulls a CUDA build).
 install-backends: install
-	$(PIP) install -q -e ".[jax,torch]"
+	$(PIP) install -q -e ".[torch]"
 
 demo: install
 	$(PYTHON) examples/demo.py --logdir $(LOGDIR)
