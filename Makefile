@@ -39,8 +39,8 @@ bench: install
 	$(PYTHON) -m benchmarks $(BENCH)
 
 lint: install
-	$(PYTHON) -m ruff check kreg tests benchmarks examples tuning
-	$(PYTHON) -m ruff format --check kreg tests benchmarks examples tuning
+	$(PYTHON) -m ruff check kreg tests benchmarks examples
+	$(PYTHON) -m ruff format --check kreg tests benchmarks examples
 
 tensorboard: install
 	$(PYTHON) -m tensorboard.main --logdir $(LOGDIR) --host 127.0.0.1 --port $(PORT)

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 import kreg
-from benchmarks.timing import interleaved_times
+from benchmarks.timing import median_ratio, median_time, paired_rounds
 
 BATCH = 64
 STEPS = 8
@@ -77,12 +77,10 @@ def _run(repeats):
             model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
 
         fns[name] = fit
-    interleaved_times(fns, repeats=1, warmup=1)  # compile everything first
-    # Paired rounds: each round times every candidate once, side by side, and each ratio is taken against the
-    # "none" run of the same round; the median over rounds resists the load drift of a shared machine.
-    rounds = [interleaved_times(fns, repeats=1, warmup=0) for _ in range(repeats)]
-    times = {name: float(np.median([r[name] for r in rounds])) for name in fns}
-    ratios = {name: float(np.median([r[name] / r["none"] for r in rounds])) for name in fns}
+    # Paired rounds: each ratio is taken against the "none" run of the same round (see `paired_rounds`).
+    rounds = paired_rounds(fns, repeats)
+    times = {name: median_time(rounds, name) for name in fns}
+    ratios = {name: median_ratio(rounds, name, "none") for name in fns}
     rows = []
     for name, seconds in times.items():
         ratio = ratios[name]

@@ -21,3 +21,23 @@ def interleaved_times(fns, repeats=7, warmup=1):
             fn()
             samples[name].append(time.perf_counter() - start)
     return {name: float(np.median(s)) for name, s in samples.items()}
+
+
+def paired_rounds(fns, repeats=9):
+    """Times every callable once per round, side by side, after one warm-up round; returns the list of rounds.
+
+    Each round is a dict name -> seconds. Ratios taken within a round (`median_ratio`) cancel the load drift of a
+    shared machine far better than a ratio of two medians taken over the whole run.
+    """
+    interleaved_times(fns, repeats=1, warmup=1)
+    return [interleaved_times(fns, repeats=1, warmup=0) for _ in range(repeats)]
+
+
+def median_ratio(rounds, name, baseline):
+    """The median over `rounds` (from `paired_rounds`) of `time[name] / time[baseline]` within each round."""
+    return float(np.median([r[name] / r[baseline] for r in rounds]))
+
+
+def median_time(rounds, name):
+    """The median over `rounds` of the seconds `name` took."""
+    return float(np.median([r[name] for r in rounds]))

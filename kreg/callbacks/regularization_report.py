@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from kreg import validation
+from kreg.schedules import is_schedule
 from kreg.ops.weight_stats import NEAR_ZERO_SCALES, WeightStatistics
 from kreg.tensorboard import layouts
 from kreg.tensorboard.event_writer import EventWriter, check_writable
@@ -313,19 +314,12 @@ class RegularizationReport(keras.callbacks.Callback):
         return cls(**config)
 
 
-def is_schedule(value):
-    """Whether `value` is a strength schedule: a Keras `LearningRateSchedule`, or a callable `*Schedule` object."""
-    if isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
-        return True
-    return callable(value) and not isinstance(value, type) and type(value).__name__.endswith("Schedule")
-
-
 def scheduled_values(regularizer, step):
     """The current values of a regularizer's scheduled strengths, as a dict `name -> float`.
 
     The hook the report uses to log schedules generically: a regularizer that defines
     `current_strengths(step) -> dict` is asked directly; otherwise every attribute holding a schedule (see
-    `is_schedule`) is evaluated at `step`, and every scalar `keras.Variable` attribute (a strength updated by a
+    `kreg.schedules.is_schedule`) is evaluated at `step`, and every scalar `keras.Variable` attribute (a strength updated by a
     callback) is read. Leading underscores are dropped from the names.
 
     Args:

@@ -408,3 +408,28 @@ def test_works_without_tensorflow(tmp_path, backend):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-2:] == ["ok", backend]
+
+
+def test_kreg_scheduled_regularizer_is_logged_at_the_step(tmp_path, jit_compile):
+    ramp = kreg.schedules.Linear(0.0, 1e-2, steps=4)
+    model = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(3, kernel_regularizer=kreg.regularizers.L2(ramp), name="dense")],
+        name="ramped",
+    )
+    model.compile(keras.optimizers.SGD(0.0), "mse", jit_compile=jit_compile)
+    x = np.random.default_rng(0).normal(size=(16, 8)).astype("float32")
+    y = np.zeros((16, 3), "float32")
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=3,
+        verbose=0,
+        callbacks=[kreg.callbacks.ProximalStep(), RegularizationReport(tmp_path)],
+    )
+    scalars = read_scalars(os.path.join(tmp_path, "regularization"))
+    strengths = [min(step / 4, 1.0) * 1e-2 for step in (2, 4, 6)]  # 2 steps per epoch
+    np.testing.assert_allclose([v for _, v in scalars["schedules/ramped/dense/kernel/l2"]], strengths, rtol=1e-6)
+    kernel = keras.ops.convert_to_numpy(model.layers[0].kernel)
+    penalties = [v for _, v in scalars["penalty/ramped/dense/kernel"]]
+    np.testing.assert_allclose(penalties, [s * np.sum(kernel**2) for s in strengths], rtol=1e-5)
