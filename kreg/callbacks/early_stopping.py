@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from kreg.callbacks import stopping_criteria
+from kreg.callbacks.metric_direction import declared_direction
 from kreg.validation import check_bool, check_choice, check_float, check_int, invalid
 
 CRITERIA = ("patience", "gl", "pq", "up")
@@ -256,11 +257,9 @@ class EarlyStopping(keras.callbacks.Callback):
             return 1.0 if self.mode == "min" else -1.0
         name = self.monitor.removeprefix("val_")
         sign = 1.0 if name == "loss" else None
-        for metric in _flat_metrics(self.model):
-            if metric.name == name:
-                direction = getattr(metric, "_direction", None)
-                if direction is not None:
-                    sign = -1.0 if direction == "up" else 1.0
+        direction = declared_direction(self.model, name)
+        if direction is not None:
+            sign = -1.0 if direction == "up" else 1.0
         if sign is None:
             raise ValueError(
                 f"{type(self).__name__} callback received monitor={self.monitor}, but Keras isn't able to "
@@ -443,12 +442,3 @@ class EarlyStopping(keras.callbacks.Callback):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-
-def _flat_metrics(model):
-    """The model's metrics, with the compiled-metrics containers (which hold a `metrics` list) flattened."""
-    flat = []
-    for metric in getattr(model, "metrics", None) or []:
-        children = getattr(metric, "metrics", None)
-        flat.extend(children if isinstance(children, list) else [metric])
-    return flat

@@ -106,8 +106,11 @@ class ProximalStep(keras.callbacks.Callback):
         self._retrace_evaluation = False
 
     def on_train_begin(self, logs=None):
-        changed = bind_proximal_regularizers(self.model, self.model.optimizer)
-        changed = bind_all_regularizers(self.model, self.model.optimizer) or changed
+        optimizer = self.model.optimizer
+        if optimizer is None:
+            raise ValueError("ProximalStep needs a compiled model: call `model.compile(optimizer=...)` before `fit`.")
+        changed = bind_all_regularizers(self.model, optimizer)
+        changed = wrap_proximal_constraints(self.model, optimizer) or changed
         scheduled = scheduled_regularizers(self.model)
         self.scheduled_count = len(scheduled)
         self._retrace_evaluation = bool(scheduled) and keras.backend.backend() == "jax"
@@ -178,8 +181,6 @@ def bind_all_regularizers(model, optimizer):
     Returns:
         Whether any binding changed (so a traced train function must be traced again).
     """
-    if optimizer is None:
-        raise ValueError("ProximalStep needs a compiled model: call `model.compile(optimizer=...)` before `fit`.")
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     changed = False
     for regularizer, variable in kreg_regularizers(model):
@@ -234,14 +235,13 @@ def proximal_variables(model):
     ]
 
 
-def bind_proximal_regularizers(model, optimizer):
-    """Binds every proximal regularizer of `model` to `optimizer` and wraps its variable's constraint.
+def wrap_proximal_constraints(model, optimizer):
+    """Wraps the constraint of every variable with a proximal regularizer so its proximal step runs after each
+    update of `optimizer` (the regularizers themselves are bound by `bind_all_regularizers`).
 
     Returns:
-        Whether any variable's binding changed (so a traced train function must be traced again).
+        Whether any variable's wrapper changed (so a traced train function must be traced again).
     """
-    if optimizer is None:
-        raise ValueError("ProximalStep needs a compiled model: call `model.compile(optimizer=...)` before `fit`.")
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     changed = False
     for variable in proximal_variables(model):
@@ -249,10 +249,8 @@ def bind_proximal_regularizers(model, optimizer):
         current = variable.constraint
         if isinstance(current, ProximalConstraint):
             if current.regularizer is regularizer and current.optimizer is inner:
-                regularizer.bind(inner)
                 continue
             current = current.constraint
-        regularizer.bind(inner)
         variable.constraint = ProximalConstraint(regularizer, inner, current)
         changed = True
     return changed

@@ -12,8 +12,9 @@ import keras
 from keras import ops
 
 from kreg import validation
-from kreg.schedules import is_schedule
+from kreg.callbacks.metric_direction import declared_direction
 from kreg.ops.weight_stats import NEAR_ZERO_SCALES, WeightStatistics
+from kreg.schedules import is_schedule
 from kreg.tensorboard import layouts
 from kreg.tensorboard.event_writer import EventWriter, check_writable
 
@@ -342,12 +343,9 @@ def metric_direction(model, name):
 
     Uses the metric object's own direction (Keras metrics set `_direction`), else its name.
     """
-    pending = list(getattr(model, "metrics", []) or [])
-    while pending:
-        metric = pending.pop()
-        pending.extend(getattr(metric, "metrics", []) or [])
-        if getattr(metric, "name", None) == name and getattr(metric, "_direction", None) in ("up", "down"):
-            return metric._direction
+    direction = declared_direction(model, name)
+    if direction is not None:
+        return direction
     lowered = name.lower()
     if any(hint in lowered for hint in _DOWN_HINTS):
         return "down"
