@@ -26,6 +26,7 @@ import warnings
 import keras
 
 from kreg import regularizers as kreg_regularizers
+from kreg.introspection import unwrap, walk_layers
 
 #: The weight kinds a rule may name, and the attribute names of the variable for each kind, tried in order.
 #: A kind `k` is set on the layer as `k_regularizer` / `k_constraint` (Keras's constructor argument names).
@@ -177,23 +178,6 @@ def _selects(selector, layer):
     return bool(selector(layer)), False
 
 
-def walk_layers(model):
-    """Every layer inside `model` (not `model` itself), nested models and sub-layers included, each once."""
-    found = []
-    seen = set()
-
-    def visit(layer):
-        children = layer._flatten_layers(include_self=False, recursive=False)
-        for child in children:
-            if id(child) not in seen:
-                seen.add(id(child))
-                found.append(child)
-                visit(child)
-
-    visit(model)
-    return found
-
-
 def layer_kinds(layer):
     """The weight kinds of `layer`: `{kind: variable}` for each `k_regularizer` attribute whose weight exists."""
     kinds = {}
@@ -256,12 +240,6 @@ def _copy(obj):
         except (NotImplementedError, TypeError):
             return obj
     return obj
-
-
-def _unwrap_proximal(constraint):
-    from kreg.callbacks.proximal_step import ProximalConstraint
-
-    return constraint.constraint if isinstance(constraint, ProximalConstraint) else constraint
 
 
 def _reset_compiled_functions(model):
@@ -371,14 +349,14 @@ def _attach_one(layer, kind, variable, rule, overwrite):
         variable.regularizer = regularizer
         setattr(layer, f"{kind}_regularizer", regularizer)
         changed = True
-    if rule.constraint is not None and (overwrite or _unwrap_proximal(variable.constraint) is None):
+    if rule.constraint is not None and (overwrite or unwrap(variable.constraint) is None):
         constraint = _copy(rule.constraint)
         variable.constraint = constraint
         setattr(layer, f"{kind}_constraint", constraint)
         changed = True
     elif changed:
         # A proximal wrapper bound to the previous regularizer must not keep running its step.
-        variable.constraint = _unwrap_proximal(variable.constraint)
+        variable.constraint = unwrap(variable.constraint)
     if not changed:
         return None
     return Attachment(layer.name, kind, variable.path, regularizer, constraint)
@@ -417,13 +395,13 @@ def detach(model, layers=None, weights=None, regularizers=True, constraints=True
                 continue
             done.add(id(variable))
             removed_regularizer = variable.regularizer if regularizers else None
-            removed_constraint = _unwrap_proximal(variable.constraint) if constraints else None
+            removed_constraint = unwrap(variable.constraint) if constraints else None
             if removed_regularizer is None and removed_constraint is None:
                 continue
             if regularizers:
                 variable.regularizer = None
                 setattr(layer, f"{kind}_regularizer", None)
-                variable.constraint = _unwrap_proximal(variable.constraint)
+                variable.constraint = unwrap(variable.constraint)
             if constraints:
                 variable.constraint = None
                 setattr(layer, f"{kind}_constraint", None)

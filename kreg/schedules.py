@@ -5,27 +5,21 @@ schedules below (`Constant`, `Linear`, `Cosine`, `Step`) or any `keras.optimizer
 (`ExponentialDecay`, `CosineDecay`, ...). kreg's schedules are `LearningRateSchedule` subclasses too, so they also
 work as learning rates.
 
-How the step reaches the penalty. A regularizer's `__call__(x)` only receives the weight, so the step comes from
-the optimizer the regularizer is bound to (`kreg.callbacks.ProximalStep` binds every kreg regularizer of the model at
-the start of `fit`):
+How the step reaches the penalty. A schedule is a pure function of the step, and so is a regularizer's penalty
+(`regularizer.penalty(x, step)`). Keras calls a regularizer with the weight only, so during `fit` the training binding
+(`kreg.callbacks.TrainingBinding`, or any kreg callback) puts a `kreg.regularizers.BoundRegularizer` on each
+variable whose regularizer is scheduled; it reads the step from the model's `kreg.step_source.StepSource` (the
+optimizer's `iterations`, threaded through the compiled step on every backend) and takes it off when `fit` ends.
 
-- TensorFlow and PyTorch: the penalty reads `optimizer.iterations`, a variable, so a compiled (`tf.function`, XLA)
-  or eager step sees the live count.
-- JAX: the compiled step is a pure function of the state passed in; a variable read inside it is frozen at trace
-  time (during `fit` Keras even frees the optimizer's variables). `ProximalStep` therefore wraps the model's
-  `train_step(state, data)` so that the traced iteration count taken from `state` is visible to the penalties
-  while the step is traced (`training_step`).
-
-A scheduled regularizer that is not bound warns once and uses its schedule's value at step 0.
+A scheduled regularizer called without the binding (`regularizer(x)`) warns once and uses its schedule's value at
+step 0.
 
 Reference: Loshchilov & Hutter 2017, "SGDR: Stochastic gradient descent with warm restarts" (cosine schedule);
 Goyal et al. 2017, "Accurate, large minibatch SGD" (linear warm-up).
 """
 
-import contextlib
 import math
 import numbers
-import warnings
 
 import keras
 from keras import ops
@@ -240,76 +234,16 @@ def strength_config(value):
     return serialize(value) if is_schedule(value) else value
 
 
-class _TracedStep:
-    step = None
-
-
-def training_step(step):
-    """Context manager making `step` (a traced iteration count) the step that scheduled strengths read.
-
-    `kreg.callbacks.ProximalStep` uses it around the JAX `train_step(state, data)`, where the optimizer's
-    iteration count is part of `state` and not readable from the variable.
-    """
-
-    @contextlib.contextmanager
-    def scope():
-        previous = _TracedStep.step
-        _TracedStep.step = step
-        try:
-            yield
-        finally:
-            _TracedStep.step = previous
-
-    return scope()
-
-
-def current_step(regularizer):
-    """The training step a scheduled strength of `regularizer` is evaluated at (see the module docstring).
-
-    Returns `None` when the step is unknown (the regularizer is not bound to an optimizer).
-    """
-    if _TracedStep.step is not None:
-        return _TracedStep.step
-    optimizer = getattr(regularizer, "optimizer", None)
-    if optimizer is None:
-        return None
-    iterations = optimizer.iterations
-    if keras.backend.backend() == "jax":
-        # Outside the wrapped training step (e.g. `evaluate`), the variable may have been freed by the trainer.
-        try:
-            return ops.convert_to_tensor(iterations.value)
-        except (TypeError, AttributeError):
-            return None
-    return iterations
-
-
-def strength_value(regularizer, value, dtype):
-    """A strength as a tensor of `dtype`: the number, or the schedule at the current training step.
-
-    An unbound scheduled regularizer warns once (not during Keras's shape-only build pass) and uses step 0.
-    """
+def strength_value(value, step, dtype):
+    """A strength as a tensor of `dtype`: the number, or the schedule at `step` (step 0 when `step` is `None`)."""
     if not is_schedule(value):
         return ops.cast(value, dtype)
-    step = current_step(regularizer)
-    if step is None:
-        _warn_unbound(regularizer)
-        step = 0
-    return ops.cast(value(step), dtype)
+    return ops.cast(value(0 if step is None else step), dtype)
 
 
-def _warn_unbound(regularizer):
-    from kreg.regularizers.base import _in_symbolic_build
-
-    if getattr(regularizer, "_warned_unscheduled", False) or _in_symbolic_build():
-        return
-    regularizer._warned_unscheduled = True
-    warnings.warn(
-        f"{type(regularizer).__name__} has a scheduled strength but is not bound to an optimizer, so it cannot read the training "
-        "step: it uses its schedule's value at step 0. Pass `callbacks=[kreg.callbacks.ProximalStep()]` to `fit` "
-        "(it binds every kreg regularizer of the model to the optimizer).",
-        UserWarning,
-        stacklevel=4,
-    )
+def scheduled_attributes(obj):
+    """`{name: schedule}` for every attribute of `obj` holding a schedule (leading underscores dropped)."""
+    return {name.lstrip("_"): value for name, value in vars(obj).items() if is_schedule(value)}
 
 
 __all__ = [
@@ -320,12 +254,11 @@ __all__ = [
     "Schedule",
     "Step",
     "check_strength",
-    "current_step",
     "deserialize",
     "get",
     "is_schedule",
     "serialize",
     "strength_config",
+    "scheduled_attributes",
     "strength_value",
-    "training_step",
 ]

@@ -13,6 +13,8 @@ from keras import ops
 
 from kreg import validation
 from kreg.callbacks.metric_direction import declared_direction
+from kreg.callbacks.training_binding import BindingCallback
+from kreg.introspection import unwrap
 from kreg.ops.weight_stats import NEAR_ZERO_SCALES, WeightStatistics
 from kreg.schedules import is_schedule
 from kreg.tensorboard import layouts
@@ -21,12 +23,14 @@ from kreg.tensorboard.event_writer import EventWriter, check_writable
 #: Metric-name fragments telling whether a metric is better when higher ("up") or lower ("down").
 _UP_HINTS = ("acc", "auc", "precision", "recall", "f1", "iou", "r2", "true_positives", "true_negatives")
 _DOWN_HINTS = ("loss", "error", "crossentropy", "mse", "mae", "mape", "msle", "hinge", "divergence", "poisson")
+#: The loss keys (the gap of the loss is `generalization/loss_gap`, on the data loss when there is one).
+_LOSS_KEYS = ("loss", "data_loss", "penalty")
 #: Log keys that are not metrics (logged under `schedules/` instead).
 _NOT_METRICS = ("learning_rate", "lr")
 
 
 @keras.saving.register_keras_serializable(package="kreg")
-class RegularizationReport(keras.callbacks.Callback):
+class RegularizationReport(BindingCallback):
     """Logs what regularization does to a model to TensorBoard, on every backend, without TensorFlow.
 
     Written to the run `<log_dir>/<run_name>` (next to the `train/` and `validation/` runs of
@@ -40,9 +44,11 @@ class RegularizationReport(keras.callbacks.Callback):
     - `penalty/<weight path>`: `variable.regularizer(variable)`, the term Keras adds to the loss; `penalty/total` and
       `penalty/share` (total / training loss). Activity-regularizer penalties depend on the inputs and are not
       included.
-    - `generalization/loss_gap` (val_loss - loss), `generalization/loss_ratio`, `generalization/<metric>_gap`
+    - `generalization/loss_gap` (val - train), `generalization/loss_ratio`, `generalization/<metric>_gap`
       (positive when overfitting), `generalization/gl` (Prechelt's generalization loss); skipped, with one warning,
-      when `fit` has no validation data.
+      when `fit` has no validation data. When the model has regularization penalties, the loss scalars use the data
+      loss (`data_loss`, `val_data_loss`: the loss without the penalties, logged by kreg's training binding, which
+      this callback takes): Keras's `loss` and `val_loss` both include the penalty, which hides part of the gap.
     - `metrics/<name>/train` and `metrics/<name>/validation`: the epoch logs, paired for the dashboard.
     - `schedules/learning_rate` and `schedules/<weight path>/<name>`: scheduled regularizer strengths (see
       `scheduled_values`).
@@ -54,7 +60,8 @@ class RegularizationReport(keras.callbacks.Callback):
     nothing already logged.
 
     Args:
-        log_dir: the TensorBoard log directory; created and checked for writing at construction.
+        log_dir: the TensorBoard log directory; created and checked for writing at the start of `fit` (the
+            constructor and `from_config` do not touch the disk).
         update_freq: `"epoch"`, or an integer N to also log the weight statistics every N batches (their step is
             then the optimizer's iteration count, at batch and epoch ends alike).
         near_zero: threshold of the `near_zero` fraction, relative to `near_zero_scale`.
@@ -106,7 +113,7 @@ class RegularizationReport(keras.callbacks.Callback):
         self.update_freq = update_freq
         self.run_name = run_name
         self.jit_compile = jit_compile
-        self.log_dir = check_writable(log_dir)
+        self.log_dir = os.fspath(log_dir)
         self.writer = None
         self.last_stats = None
         self._statistics = None
@@ -117,7 +124,8 @@ class RegularizationReport(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self.writer is not None:
             self.writer.close()
-        self.writer = EventWriter(os.path.join(self.log_dir, self.run_name))
+        self.writer = EventWriter(os.path.join(check_writable(self.log_dir), self.run_name))
+        super().on_train_begin(logs)
         self.last_stats = None
         self._best_val_loss = None
         self._warned = set()
@@ -158,6 +166,12 @@ class RegularizationReport(keras.callbacks.Callback):
         self.writer.flush()
 
     def on_train_end(self, logs=None):
+        try:
+            self._finish()
+        finally:
+            super().on_train_end(logs)
+
+    def _finish(self):
         if self.writer is None:
             return
         if self.sparsity_table:
@@ -224,7 +238,8 @@ class RegularizationReport(keras.callbacks.Callback):
         return scalars
 
     def _generalization_scalars(self, model, logs):
-        if "val_loss" not in logs or "loss" not in logs:
+        train_key, val_key = ("data_loss", "val_data_loss") if "val_data_loss" in logs else ("loss", "val_loss")
+        if val_key not in logs or train_key not in logs:
             self._warn_once(
                 "no_validation",
                 "RegularizationReport: `fit` has no validation data (no `val_loss` in the logs), so the "
@@ -232,7 +247,7 @@ class RegularizationReport(keras.callbacks.Callback):
                 "`validation_split` to `fit` to get them.",
             )
             return {}
-        loss, val_loss = float(logs["loss"]), float(logs["val_loss"])
+        loss, val_loss = float(logs[train_key]), float(logs[val_key])
         self._best_val_loss = val_loss if self._best_val_loss is None else min(self._best_val_loss, val_loss)
         scalars = {"generalization/loss_gap": val_loss - loss}
         if loss != 0.0:
@@ -240,7 +255,7 @@ class RegularizationReport(keras.callbacks.Callback):
         if self._best_val_loss > 0.0:
             scalars["generalization/gl"] = 100.0 * (val_loss / self._best_val_loss - 1.0)
         for key, value in logs.items():
-            if key == "loss" or key in _NOT_METRICS or key.startswith("val_") or f"val_{key}" not in logs:
+            if key in _LOSS_KEYS or key in _NOT_METRICS or key.startswith("val_") or f"val_{key}" not in logs:
                 continue
             if not (_is_scalar(value) and _is_scalar(logs[f"val_{key}"])):
                 continue
@@ -264,7 +279,7 @@ class RegularizationReport(keras.callbacks.Callback):
         scalars = {"schedules/learning_rate": float(ops.convert_to_numpy(optimizer.learning_rate))}
         seen = set()
         for name, variable in zip(self._statistics.names, self._statistics.variables):
-            regularizer = getattr(variable, "regularizer", None)
+            regularizer = unwrap(getattr(variable, "regularizer", None))
             if regularizer is None or id(regularizer) in seen:
                 continue
             seen.add(id(regularizer))

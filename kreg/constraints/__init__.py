@@ -1,15 +1,15 @@
 """kreg constraints: projections Keras applies after each optimizer update, plus `get`, `serialize`, `deserialize`.
 
 `get` knows kreg's names first (`"max_norm"`, `"spectral_norm"`, `"kreg>SpectralNorm"`, config dicts, instances)
-and falls back to `keras.constraints.get` for everything else. `attach_state(model)` creates the persistent
-power-iteration vectors of `SpectralNorm` kernels (see `kreg/constraints/spectral_norm.py` for why they live in the
-optimizer's state).
+and falls back to `keras.constraints.get` for everything else. `ProximalConstraint` and `BoundSpectralNorm` are what
+kreg's training binding puts on variables for the length of `fit`.
 """
 
 import keras
 
 from kreg.constraints.max_norm import MaxNorm
-from kreg.constraints.spectral_norm import SpectralNorm, attach_state
+from kreg.constraints.proximal import ProximalConstraint
+from kreg.constraints.spectral_norm import BoundSpectralNorm, SpectralNorm
 from kreg.registry import Registry
 
 _REGISTRY = Registry("constraint", (MaxNorm, SpectralNorm), keras.constraints, keras.constraints.Constraint)
@@ -43,4 +43,13 @@ def get(identifier):
     return _REGISTRY.get(identifier)
 
 
-__all__ = ["ALL_OBJECTS", "MaxNorm", "SpectralNorm", "attach_state", "deserialize", "get", "serialize"]
+__all__ = [
+    "ALL_OBJECTS",
+    "BoundSpectralNorm",
+    "MaxNorm",
+    "ProximalConstraint",
+    "SpectralNorm",
+    "deserialize",
+    "get",
+    "serialize",
+]

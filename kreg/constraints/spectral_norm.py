@@ -12,26 +12,25 @@ A Keras constraint has no weights, and Keras applies it inside the optimizer ste
 `optimizer.stateless_apply` in the JAX trainer). In the JAX trainer, the only state threaded through that step is
 the model's trainable variables and the optimizer's variables. A vector kept anywhere else is lost: a loose
 `keras.Variable` is read as a constant frozen into the jitted step and its assignments are dropped; a non-trainable
-weight of the layer is threaded through the forward pass only, and its value is detached from the variable during
-`fit`, so the optimizer step cannot even read it. So the vector `u` of each constrained kernel is an optimizer
-variable, created by `attach_state(model)` after `compile` (warm-started there with the exact leading singular
-vector of the current kernel, by one SVD), and updated by one assignment per step on every backend: TensorFlow and
-PyTorch assign it in place, JAX threads it with the rest of the optimizer state.
+weight of the layer is threaded through the forward pass only. So during `fit` kreg's training binding
+(`kreg.callbacks.TrainingBinding`, or any kreg callback) gives each constrained kernel a vector `u` in the optimizer's
+state (`optimizer.add_variable`, warm-started with the exact leading singular vector of the current kernel by one
+SVD) and puts a `BoundSpectralNorm` holding it on the variable; when `fit` ends it takes both away again, so the
+saved model and optimizer hold nothing of it.
 
-Without `attach_state`, or when called on a plain tensor, the constraint computes the exact largest singular value
-(`keras.ops.svd`) instead: always correct, but an SVD per kernel per step.
+`SpectralNorm` itself is a pure constraint: called on its own (without the binding, or on a plain tensor) it
+projects with the exact largest singular value (`keras.ops.svd`): always correct, but an SVD per kernel per step,
+and it warns once when that happens in training.
 """
 
-import math
 import warnings
 
 import keras
-import numpy as np
 from keras import ops
 
 from kreg import validation
 from kreg.ops.conv_spectrum import conv_spectral_norm
-from kreg.ops.power_iteration import as_matrix, power_iteration
+from kreg.ops.power_iteration import as_matrix, power_iteration, start_vector
 
 
 @keras.saving.register_keras_serializable(package="kreg")
@@ -42,10 +41,11 @@ class SpectralNorm(keras.constraints.Constraint):
     point of the ball would instead clip every singular value above `max_value`): a kernel already inside the ball
     is returned unchanged, and the projection is idempotent.
 
-    `mode="matrix"` measures the kernel reshaped to `(prod(other axes), units)`, as in Miyato et al. 2018. Its
-    `sigma` comes from a power iteration whose vector persists across steps in the optimizer's state; call
-    `kreg.constraints.attach_state(model)` once after `compile` to create it. A power-iteration estimate never
-    exceeds the true `sigma`; with the vector kept across steps it converges to it as training proceeds.
+    `mode="matrix"` measures the kernel reshaped to `(prod(other axes), units)`, as in Miyato et al. 2018. During a
+    `fit` with kreg's training binding (`kreg.callbacks.TrainingBinding()` or any kreg callback), its `sigma` comes
+    from a power iteration whose vector persists across steps in the optimizer's state (`project`); otherwise from
+    an exact SVD. A power-iteration estimate never exceeds the true `sigma`; warm-started exactly and kept across
+    steps it tracks it as training proceeds.
 
     `mode="conv"` measures the convolution operator itself (circular padding, stride 1) on inputs of spatial size
     `input_size`, exactly, by the FFT method of Sedghi et al. 2019. It needs no state.
@@ -64,8 +64,7 @@ class SpectralNorm(keras.constraints.Constraint):
     >>> model = keras.Sequential([keras.Input((16,)),
     ...                           keras.layers.Dense(32, kernel_constraint=kreg.constraints.SpectralNorm(1.0))])
     >>> model.compile("adam", "mse")
-    >>> kreg.constraints.attach_state(model)  # the persistent power-iteration vectors, in the optimizer
-    >>> model.fit(x, y)
+    >>> model.fit(x, y, callbacks=[kreg.callbacks.TrainingBinding()])  # one power iteration per step
 
     Reference: Miyato et al. 2018, "Spectral normalization for generative adversarial networks"; Sedghi et al. 2019,
     "The singular values of convolutional layers".
@@ -84,80 +83,65 @@ class SpectralNorm(keras.constraints.Constraint):
         self.mode = validation.check_choice("mode", mode, ("matrix", "conv"))
         self.input_size = _check_input_size(input_size, self.mode)
         self.epsilon = validation.check_float("epsilon", epsilon, low=0.0, low_inclusive=False)
-        # id(kernel variable) -> (kernel variable, u variable, optimizer). Filled by `attach_state`.
-        self._states = {}
-        self._warned_stateless = False
-
-    # State ---------------------------------------------------------------------------------------------------
-
-    def state_for(self, variable):
-        """The persistent power-iteration vector attached to `variable` by `attach_state`, or `None`."""
-        entry = self._states.get(id(variable))
-        if entry is None or entry[0] is not variable:
-            return None
-        return entry[1]
-
-    def _attach(self, variable, optimizer):
-        """Creates the vector of `variable` in `optimizer`'s state, warm-started exactly on its current value."""
-        entry = self._states.get(id(variable))
-        if entry is not None and entry[0] is variable and entry[2] is optimizer:
-            return None
-        matrix = as_matrix(ops.cast(ops.convert_to_tensor(variable), "float32"))
-        u = _leading_left_vector(matrix)
-        name = "spectral_norm_u_" + variable.path.replace("/", "_")
-        u_variable = optimizer.add_variable(shape=(matrix.shape[0],), initializer="zeros", dtype="float32", name=name)
-        u_variable.assign(u)
-        self._states[id(variable)] = (variable, u_variable, optimizer)
-        return u_variable
+        self._warned_exact = False
 
     # Projection ----------------------------------------------------------------------------------------------
 
-    def sigma(self, w):
-        """The largest singular value this constraint measures for `w`, updating `w`'s persistent vector if any.
+    def _scaled(self, w):
+        """`(value / magnitude, magnitude, value)`: measured on `w / max|w|`, then scaled back, so that the squares
+        of a huge kernel (a diverging fit) do not overflow."""
+        value = ops.convert_to_tensor(w)
+        scaled = value if _is_float64(value) else ops.cast(value, "float32")
+        magnitude = ops.max(ops.abs(scaled))
+        magnitude = ops.where(magnitude > 0, magnitude, ops.ones_like(magnitude))
+        return scaled / magnitude, magnitude, value
 
-        Args:
-            w: the kernel (a `keras.Variable` or a tensor).
+    def sigma(self, w):
+        """The exact largest singular value this constraint measures for `w` (an SVD, or the FFT in `"conv"` mode).
 
         Returns:
             A float32 scalar (float64 for a float64 kernel).
         """
-        value = ops.convert_to_tensor(w)
-        value = value if _is_float64(value) else ops.cast(value, "float32")
-        # Measured on `w / max|w|`, then scaled back: no overflow of the squares for huge kernels (a diverging fit).
-        magnitude = ops.max(ops.abs(value))
-        magnitude = ops.where(magnitude > 0, magnitude, ops.ones_like(magnitude))
-        value = value / magnitude
+        scaled, magnitude, _ = self._scaled(w)
         if self.mode == "conv":
-            return conv_spectral_norm(value, self.input_size) * magnitude
-        matrix = as_matrix(value)
-        u_variable = self.state_for(w)
-        if u_variable is None:
-            if isinstance(w, keras.Variable) and not self._warned_stateless:
-                self._warned_stateless = True
-                warnings.warn(
-                    "SpectralNorm(mode='matrix') has no persistent power-iteration vector for kernel "
-                    f"{w.path!r} and computes an exact SVD at every step instead. Call "
-                    "`kreg.constraints.attach_state(model)` after `compile` for the one-iteration-per-step estimate.",
-                    UserWarning,
-                    stacklevel=2,
-                )
-            return ops.max(ops.svd(matrix, compute_uv=False)) * magnitude
-        u = ops.cast(u_variable, matrix.dtype)
+            return conv_spectral_norm(scaled, self.input_size) * magnitude
+        return ops.max(ops.svd(as_matrix(scaled), compute_uv=False)) * magnitude
+
+    def estimate(self, w, u):
+        """`(sigma, u)`: the power-iteration estimate of `w`'s largest singular value from the vector `u`, and the
+        updated vector (what the binding keeps between steps). `"matrix"` mode only."""
+        scaled, magnitude, _ = self._scaled(w)
+        matrix = as_matrix(scaled)
+        u = ops.cast(u, matrix.dtype)
         # A vector that collapsed to zero (a zero kernel) restarts from the fixed start vector.
         start = ops.cast(start_vector(matrix.shape[0]), matrix.dtype)
         u = ops.where(ops.sum(ops.square(u)) > ops.cast(self.epsilon, matrix.dtype), u, start)
         sigma, u, _ = power_iteration(matrix, u, self.power_iterations, self.epsilon)
-        u_variable.assign(ops.cast(u, "float32"))
-        return sigma * magnitude
+        return sigma * magnitude, u
 
-    def __call__(self, w):
-        sigma = self.sigma(w)
-        value = ops.convert_to_tensor(w)
+    def _scale(self, value, sigma):
         sigma = ops.cast(sigma, "float64" if _is_float64(value) else "float32")
         max_value = ops.cast(self.max_value, sigma.dtype)
         # `where` rather than `maximum`: keras.ops.maximum of two 0-d float64 tensors rounds to float32 on torch.
         scale = max_value / ops.where(sigma > max_value, sigma, max_value)
         return ops.cast(ops.cast(value, sigma.dtype) * scale, value.dtype)
+
+    def project(self, w, u):
+        """`(projected, u)`: the projection of `w` with the power-iteration estimate from `u`, and the new `u`."""
+        sigma, u = self.estimate(w, u)
+        return self._scale(ops.convert_to_tensor(w), sigma), u
+
+    def __call__(self, w):
+        if self.mode == "matrix" and isinstance(w, keras.Variable) and not self._warned_exact:
+            self._warned_exact = True
+            warnings.warn(
+                f"SpectralNorm(mode='matrix') on kernel {w.path!r} has no persistent power-iteration vector and "
+                "computes an exact SVD at every step. Pass `callbacks=[kreg.callbacks.TrainingBinding()]` (or any "
+                "kreg callback) to `fit` for the one-iteration-per-step estimate.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self._scale(ops.convert_to_tensor(w), self.sigma(w))
 
     def get_config(self):
         return {
@@ -173,21 +157,12 @@ def _is_float64(x):
     return keras.backend.standardize_dtype(x.dtype) == "float64"
 
 
-def _leading_left_vector(matrix):
-    """The exact leading left singular vector of `matrix` (`keras.ops.svd`), or the start vector for a zero matrix."""
+def leading_left_vector(kernel):
+    """The exact leading left singular vector of `kernel` as a matrix (one SVD), or the start vector for a zero one."""
+    matrix = as_matrix(ops.cast(ops.convert_to_tensor(kernel), "float32"))
     left, values, _ = ops.svd(matrix, full_matrices=False)
     start = ops.convert_to_tensor(start_vector(matrix.shape[0]))
     return ops.where(values[0] > 0, left[:, 0], start)
-
-
-def start_vector(size):
-    """A fixed unit vector of length `size`, entries of both signs (a seeded Gaussian draw), as a NumPy array.
-
-    Deterministic, so a constraint traced several times starts from the same vector, and almost surely not
-    orthogonal to the leading singular vector (a constant vector would be for kernels whose rows sum to zero).
-    """
-    vector = np.random.default_rng(20180216).standard_normal(size).astype("float32")
-    return vector / np.linalg.norm(vector)
 
 
 def _check_input_size(input_size, mode):
@@ -209,58 +184,33 @@ def _check_input_size(input_size, mode):
     return tuple(int(n) for n in input_size)
 
 
-def spectral_norm_constraints(variable):
-    """The `SpectralNorm` constraints of `variable`, following wrappers that keep the original in `.constraint`."""
-    found = []
-    constraint = getattr(variable, "constraint", None)
-    seen = set()
-    while constraint is not None and id(constraint) not in seen:
-        seen.add(id(constraint))
-        if isinstance(constraint, SpectralNorm):
-            found.append(constraint)
-        constraint = getattr(constraint, "constraint", None)
-    return found
+@keras.saving.register_keras_serializable(package="kreg")
+class BoundSpectralNorm(keras.constraints.Constraint):
+    """A `SpectralNorm` with its persistent power-iteration vector: what the binding puts on a kernel during `fit`.
 
-
-def attach_state(model):
-    """Creates the persistent power-iteration vectors of every `SpectralNorm(mode="matrix")` kernel of `model`.
-
-    Each vector is an optimizer variable (so every trainer, including JAX's stateless jitted step, carries it from
-    step to step), warm-started with the exact leading left singular vector of the kernel's current value (one
-    SVD). Call it once after `model.compile`; calling it again is a no-op for kernels that already have a vector in
-    the current optimizer, and creates new ones after a re-`compile` with a new optimizer. A train function traced
-    before is re-traced.
-
-    Note that the vectors are saved with the optimizer's state: a `.keras` file written after `attach_state`
-    restores its optimizer state into a model on which `attach_state` was called before the weights are loaded
-    (`model.load_weights`); `keras.saving.load_model` warns and starts the optimizer afresh.
+    Each call projects with the estimate from the vector and stores the updated vector (an optimizer variable, so
+    every trainer threads it; see the module docstring). Made by `kreg.callbacks.TrainingBinding`; its config is the
+    wrapped constraint's, so a model saved during `fit` loads with the user's `SpectralNorm`.
 
     Args:
-        model: a compiled `keras.Model`.
-
-    Returns:
-        The list of vectors created (empty if none was needed).
-
-    Example:
-
-    >>> model.compile("adam", "mse")
-    >>> kreg.constraints.attach_state(model)
-    >>> model.fit(x, y)
+        wrapped: a `SpectralNorm` in `"matrix"` mode.
+        u: its vector, a float32 `keras.Variable` of shape `(rows of the kernel matrix,)`.
     """
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is None:
-        raise ValueError("attach_state needs a compiled model: call `model.compile(optimizer=...)` first.")
-    # A loss-scale optimizer threads its inner optimizer's variables through the inner optimizer's own step.
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    created = []
-    for variable in model.trainable_variables:
-        for constraint in spectral_norm_constraints(variable):
-            if constraint.mode == "matrix" and math.prod(variable.shape) > 0:
-                u = constraint._attach(variable, inner)
-                if u is not None:
-                    created.append(u)
-    if created and getattr(model, "train_function", None) is not None:
-        model.make_train_function(force=True)
-    return created
+
+    is_binding_wrapper = True
+
+    def __init__(self, wrapped, u):
+        self.wrapped = wrapped
+        self.u = u
+
+    def __call__(self, w):
+        projected, u = self.wrapped.project(w, self.u.value)
+        self.u.assign(ops.cast(u, "float32"))
+        return projected
+
+    def get_config(self):
+        return {"constraint": keras.saving.serialize_keras_object(self.wrapped)}
+
+    @classmethod
+    def from_config(cls, config):
+        return keras.saving.deserialize_keras_object(config["constraint"])

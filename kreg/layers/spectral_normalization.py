@@ -12,8 +12,7 @@ import keras
 from keras import ops
 
 from kreg import validation
-from kreg.constraints.spectral_norm import start_vector
-from kreg.ops.power_iteration import as_matrix, l2_normalize, power_iteration
+from kreg.ops.power_iteration import as_matrix, l2_normalize, power_iteration, start_vector
 
 
 @keras.saving.register_keras_serializable(package="kreg")

@@ -2,7 +2,7 @@
 
 from kreg.ops.conv_spectrum import conv_singular_values, conv_spectral_norm, conv_transfer_matrices
 from kreg.ops.group_threshold import group_norms, group_soft_threshold
-from kreg.ops.power_iteration import as_matrix, l2_normalize, power_iteration
+from kreg.ops.power_iteration import as_matrix, l2_normalize, power_iteration, start_vector
 from kreg.ops.proximal import soft_threshold
 from kreg.ops.weight_stats import WeightStatistics, weight_statistics
 
@@ -16,6 +16,7 @@ __all__ = [
     "l2_normalize",
     "power_iteration",
     "soft_threshold",
+    "start_vector",
     "WeightStatistics",
     "weight_statistics",
 ]

@@ -5,6 +5,7 @@ Shared by the spectral-norm constraint, the SRIP orthogonality penalty and the r
 because the weights change slowly).
 """
 
+import numpy as np
 from keras import ops
 
 
@@ -53,3 +54,13 @@ def power_iteration(matrix, u, iterations=1, epsilon=1e-12):
     v = ops.stop_gradient(v)
     sigma = ops.sum(u * ops.matmul(matrix, v))
     return ops.abs(sigma), u, v
+
+
+def start_vector(size):
+    """A fixed unit vector of length `size`, entries of both signs (a seeded Gaussian draw), as a NumPy array.
+
+    Deterministic, so a power iteration traced several times starts from the same vector, and almost surely not
+    orthogonal to the leading singular vector (a constant vector would be for kernels whose rows sum to zero).
+    """
+    vector = np.random.default_rng(20180216).standard_normal(size).astype("float32")
+    return vector / np.linalg.norm(vector)

@@ -8,6 +8,7 @@ import keras
 
 from kreg.registry import Registry
 from kreg.regularizers.base import Regularizer
+from kreg.regularizers.bound import BoundRegularizer
 from kreg.regularizers.group_lasso import GroupLasso
 from kreg.regularizers.l2sp import L2SP
 from kreg.regularizers.orthogonal import Orthogonal
@@ -51,6 +52,7 @@ def get(identifier):
 
 __all__ = [
     "ALL_OBJECTS",
+    "BoundRegularizer",
     "ElasticNet",
     "GroupLasso",
     "L2SP",

@@ -1,12 +1,13 @@
-"""The base class of kreg's regularizers: strengths as plain floats, penalties in float32, optimizer binding."""
+"""The base class of kreg's regularizers: pure config objects, strengths as plain floats or schedules, penalties in
+float32."""
 
-import sys
 import warnings
 
 import keras
 from keras import ops
 
-from kreg import validation
+from kreg import schedules, validation
+from kreg.keras_compat import in_symbolic_scope
 
 
 def penalty_dtype(x):
@@ -25,21 +26,26 @@ def as_penalty_input(x):
 
 
 class Regularizer(keras.regularizers.Regularizer):
-    """Base class of kreg regularizers.
+    """Base class of kreg regularizers: pure config objects, like Keras's.
+
+    A subclass implements `penalty(x, step)`, a function of the weight `x` and the training step `step` only (the
+    step matters only for scheduled strengths; `None` means step 0), and, when `proximal` is true,
+    `proximal_step(x, learning_rate, step)`. `regularizer(x)` is `penalty(x, None)`: what Keras calls outside a
+    bound `fit`. `proximal=True` always means the same math: the non-smooth part of the penalty is in the loss
+    value without gradient, and the proximal step after each update does its work.
+
+    Some regularizers need the training binding (`kreg.callbacks.TrainingBinding`, or any kreg callback, passed to
+    `fit`): a proximal one for its step after each update, a scheduled one for the training step. Called without it
+    in a training step, such a regularizer warns once (Keras's shape-only build pass does not count).
 
     Subclasses store their strengths as the exact Python values passed (validated by `check_strength`), compute
     their penalty in float32 (`as_penalty_input`), and return their constructor arguments from `get_config`.
-
-    A regularizer can be *bound* to an optimizer (`bind`), which `kreg.callbacks.ProximalStep` does at the start of
-    `fit`. Binding gives the regularizer the optimizer's current learning rate, needed by proximal steps that are
-    applied after each optimizer update (`proximal_step`).
     """
 
     #: Whether this regularizer's `proximal_step` must run after each optimizer update.
     proximal = False
 
     def __init__(self):
-        self._optimizer = None
         self._warned_unbound = False
 
     @staticmethod
@@ -47,44 +53,57 @@ class Regularizer(keras.regularizers.Regularizer):
         """Validates a regularization strength: a non-negative finite number, returned as a Python float."""
         return validation.check_float(name, value, low=0.0)
 
-    # Optimizer binding -------------------------------------------------------------------------------------
+    @property
+    def scheduled(self):
+        """Whether a strength of this regularizer is a schedule of the training step."""
+        return bool(schedules.scheduled_attributes(self))
 
     @property
-    def optimizer(self):
-        """The optimizer this regularizer is bound to, or `None`."""
-        return self._optimizer
+    def needs_binding(self):
+        """Whether this regularizer needs the training binding to do its job (proximal or scheduled)."""
+        return self.proximal or self.scheduled
 
-    def bind(self, optimizer):
-        """Binds this regularizer to `optimizer` (a `keras.optimizers.Optimizer`; a loss-scale wrapper is unwrapped)."""
-        self._optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    def __call__(self, x):
+        if self.needs_binding:
+            self._warn_unbound()
+        return self.penalty(x, None)
 
-    def unbind(self):
-        """Forgets the optimizer bound by `bind`."""
-        self._optimizer = None
+    def penalty(self, x, step):
+        """The penalty on `x` at training step `step` (`None`: step 0), a float32 (or float64) scalar."""
+        raise NotImplementedError(f"{type(self).__name__} must implement `penalty`.")
 
-    def _warn_if_unbound(self):
-        """Warns once when a proximal regularizer computes its penalty without a bound optimizer.
-
-        Keras's JAX and PyTorch trainers compute the loss once symbolically to build the model, before any callback
-        runs (so before `ProximalStep` can bind): that shape-only pass is not a training step and does not warn.
-        """
-        if self.proximal and self._optimizer is None and not self._warned_unbound and not _in_symbolic_build():
-            self._warned_unbound = True
-            warnings.warn(
-                f"{type(self).__name__}(proximal=True) is computing its penalty but is not bound to an optimizer, "
-                "so its proximal step will not run and no weight will become exactly zero. Pass "
-                "`callbacks=[kreg.callbacks.ProximalStep()]` to `fit`. Until it is bound, the regularizer acts as an "
-                "ordinary (subgradient) penalty.",
-                UserWarning,
-                stacklevel=3,
-            )
-
-    def proximal_step(self, x, learning_rate):
-        """Returns the proximal map of the non-smooth part of the penalty, applied to `x` for step size `learning_rate`.
+    def proximal_step(self, x, learning_rate, step=None):
+        """The proximal map of the non-smooth part of the penalty, applied to `x` for step size `learning_rate`.
 
         Only regularizers with `proximal = True` implement it.
         """
         raise NotImplementedError(f"{type(self).__name__} has no proximal step.")
+
+    def current_strengths(self, step):
+        """`{name: value}` of the scheduled strengths at `step` (tensors); empty for a regularizer without schedules."""
+        return {name: schedule(step) for name, schedule in schedules.scheduled_attributes(self).items()}
+
+    def was_bound(self):
+        """Records that a training binding drove this regularizer, so later unbound calls (`evaluate` after `fit`)
+        do not warn."""
+        self._warned_unbound = True
+
+    def _warn_unbound(self):
+        if self._warned_unbound or in_symbolic_scope():
+            return
+        self._warned_unbound = True
+        needs = []
+        if self.proximal:
+            needs.append("its proximal step will not run, so no weight becomes exactly zero and the penalty has no "
+                         "effect on training")
+        if self.scheduled:
+            needs.append("its scheduled strength cannot read the training step and stays at its step-0 value")
+        warnings.warn(
+            f"{self!r} is used without kreg's training binding: {'; '.join(needs)}. Pass "
+            "`callbacks=[kreg.callbacks.TrainingBinding()]` (or any kreg callback) to `fit`.",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def get_config(self):
         raise NotImplementedError(f"{type(self).__name__} must implement `get_config`.")
@@ -92,13 +111,3 @@ class Regularizer(keras.regularizers.Regularizer):
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
-
-
-def _in_symbolic_build():
-    """Whether the current call comes from Keras's shape-only model build (`Trainer._symbolic_build`)."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "_symbolic_build":
-            return True
-        frame = frame.f_back
-    return False

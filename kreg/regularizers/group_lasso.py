@@ -32,7 +32,7 @@ class GroupLasso(Regularizer):
     With `proximal=False` the penalty's (sub)gradient is added to the loss gradient: groups shrink but rarely reach
     exactly zero. With `proximal=True` the penalty is applied after each optimizer update by block soft thresholding,
     `w_g <- w_g * max(1 - lr * factor * sqrt(p) / ||w_g||, 0)`, which sets whole groups to exactly zero; pass
-    `kreg.callbacks.ProximalStep()` to `fit`. The reported loss still includes the penalty (without gradient).
+    `kreg.callbacks.TrainingBinding()` to `fit`. The reported loss still includes the penalty (without gradient).
 
     Args:
         factor: non-negative strength, or a schedule of the training step (`kreg.schedules`).
@@ -42,7 +42,7 @@ class GroupLasso(Regularizer):
     Example:
 
     >>> layer = keras.layers.Conv2D(32, 3, kernel_regularizer=kreg.regularizers.GroupLasso(1e-3, proximal=True))
-    >>> model.fit(x, y, callbacks=[kreg.callbacks.ProximalStep()])
+    >>> model.fit(x, y, callbacks=[kreg.callbacks.TrainingBinding()])
 
     Reference: Yuan & Lin 2006, "Model selection and estimation in regression with grouped variables".
     """
@@ -53,23 +53,22 @@ class GroupLasso(Regularizer):
         self.axis = validation.check_int("axis", axis)
         self.proximal = validation.check_bool("proximal", proximal)
 
-    def _scale(self, x):
+    def _scale(self, x, step):
         rank = len(ops.shape(x))
         if not -rank <= self.axis < rank:
             raise ValueError(
                 f"GroupLasso(axis={self.axis}) cannot group a weight of rank {rank} (shape {tuple(ops.shape(x))})."
             )
-        return schedules.strength_value(self, self.factor, x.dtype) * (group_size(ops.shape(x), self.axis) ** 0.5)
+        return schedules.strength_value(self.factor, step, x.dtype) * (group_size(ops.shape(x), self.axis) ** 0.5)
 
-    def __call__(self, x):
+    def penalty(self, x, step):
         x = as_penalty_input(x)
-        self._warn_if_unbound()
-        if self.proximal and self._optimizer is not None:
+        if self.proximal:
             x = ops.stop_gradient(x)
-        return self._scale(x) * ops.sum(group_norms(x, self.axis))
+        return self._scale(x, step) * ops.sum(group_norms(x, self.axis))
 
-    def proximal_step(self, x, learning_rate):
-        return group_soft_threshold(x, ops.cast(learning_rate, x.dtype) * self._scale(x), self.axis)
+    def proximal_step(self, x, learning_rate, step=None):
+        return group_soft_threshold(x, ops.cast(learning_rate, x.dtype) * self._scale(x, step), self.axis)
 
     def get_config(self):
         return {"factor": schedules.strength_config(self.factor), "axis": self.axis, "proximal": self.proximal}

@@ -12,7 +12,8 @@ import numpy as np
 from keras import ops
 
 from kreg import schedules
-from kreg.regularizers.base import Regularizer, _in_symbolic_build, as_penalty_input
+from kreg.keras_compat import in_symbolic_scope
+from kreg.regularizers.base import Regularizer, as_penalty_input
 
 
 def encode_reference(array):
@@ -57,9 +58,9 @@ class L2SP(Regularizer):
 
     `w0` is `reference`, or, with `reference=None`, the weight's value when the regularizer is attached: by
     `kreg.attach` (the usual way to put L2-SP on a pretrained model), by `capture(variable)`, or, for a regularizer
-    passed to a layer's constructor, at the start of the first `fit` with `kreg.callbacks.ProximalStep()` (so load
-    the pretrained weights before training). The reference is part of `get_config` (base64-encoded, exact), so it
-    survives `.keras` save and load. An L2SP without a reference warns once and penalizes towards zero (plain L2).
+    passed to a layer's constructor, at the start of the first `fit` with kreg's training binding
+    (`kreg.callbacks.TrainingBinding()` or any kreg callback; so load the pretrained weights before training). The
+    reference is part of `get_config` (base64-encoded, exact), so it survives `.keras` save and load. An L2SP without a reference warns once and penalizes towards zero (plain L2).
 
     Args:
         factor: non-negative strength, or a schedule of the training step (`kreg.schedules`).
@@ -95,9 +96,9 @@ class L2SP(Regularizer):
         self._set_reference(_as_reference(ops.convert_to_numpy(variable)))
         return self
 
-    def __call__(self, x):
+    def penalty(self, x, step):
         x = as_penalty_input(x)
-        factor = schedules.strength_value(self, self.factor, x.dtype)
+        factor = schedules.strength_value(self.factor, step, x.dtype)
         if self._reference_tensor is None:
             self._warn_no_reference()
             return factor * ops.sum(ops.square(x))
@@ -109,13 +110,14 @@ class L2SP(Regularizer):
         return factor * ops.sum(ops.square(x - ops.cast(self._reference_tensor, x.dtype)))
 
     def _warn_no_reference(self):
-        if self._warned_no_reference or _in_symbolic_build():
+        if self._warned_no_reference or in_symbolic_scope():
             return
         self._warned_no_reference = True
         warnings.warn(
             "L2SP has no reference weights, so it penalizes the distance to zero (plain L2). Attach it with "
             "`kreg.attach(model, ...)`, call `regularizer.capture(variable)`, or pass "
-            "`callbacks=[kreg.callbacks.ProximalStep()]` to `fit` to capture the weights at the start of training.",
+            "`callbacks=[kreg.callbacks.TrainingBinding()]` (or any kreg callback) to `fit` to capture the weights "
+            "at the start of training.",
             UserWarning,
             stacklevel=3,
         )

@@ -88,9 +88,9 @@ class Orthogonal(Regularizer):
         self.mode = validation.check_choice("mode", mode, MODES)
         self.iterations = validation.check_int("iterations", iterations, low=1)
 
-    def __call__(self, x):
+    def penalty(self, x, step):
         x = as_penalty_input(x)
-        factor = schedules.strength_value(self, self.factor, x.dtype)
+        factor = schedules.strength_value(self.factor, step, x.dtype)
         matrix = as_matrix(x)
         if self.mode == "srip":
             sigma = largest_singular_value(_gram_residual(matrix, transpose=False), self.iterations)

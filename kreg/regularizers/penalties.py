@@ -16,7 +16,7 @@ from kreg.regularizers.base import Regularizer, as_penalty_input
 
 def _l1_value(x, l1, proximal):
     """`l1 * sum(|x|)` (`l1` a tensor of `x`'s dtype); when `proximal`, the value carries no gradient (the proximal
-    step does the L1 work)."""
+    step after each update does the L1 work, see `kreg.constraints.ProximalConstraint`)."""
     if proximal:
         x = ops.stop_gradient(x)
     return l1 * ops.sum(ops.abs(x))
@@ -30,7 +30,7 @@ class L1(Regularizer):
     hover around zero but almost never reach it. With `proximal=True`, the penalty is instead applied after each
     optimizer update by soft thresholding, `w <- sign(w) * max(|w| - lr * l1, 0)` (ISTA / proximal gradient), which
     sets small weights to exactly zero. The proximal step needs the optimizer's learning rate: pass
-    `kreg.callbacks.ProximalStep()` to `fit`. The reported loss still includes `l1 * sum(|w|)` (without gradient),
+    `kreg.callbacks.TrainingBinding()` to `fit`. The reported loss still includes `l1 * sum(|w|)` (without gradient),
     so loss curves compare with the non-proximal version.
 
     Args:
@@ -40,7 +40,7 @@ class L1(Regularizer):
     Example:
 
     >>> layer = keras.layers.Dense(8, kernel_regularizer=kreg.regularizers.L1(1e-3, proximal=True))
-    >>> model.fit(x, y, callbacks=[kreg.callbacks.ProximalStep()])
+    >>> model.fit(x, y, callbacks=[kreg.callbacks.TrainingBinding()])
 
     Reference: Tibshirani 1996, "Regression shrinkage and selection via the lasso"; Parikh & Boyd 2014.
     """
@@ -50,15 +50,12 @@ class L1(Regularizer):
         self.l1 = schedules.check_strength("l1", l1)
         self.proximal = validation.check_bool("proximal", proximal)
 
-    def __call__(self, x):
+    def penalty(self, x, step):
         x = as_penalty_input(x)
-        self._warn_if_unbound()
-        return _l1_value(
-            x, schedules.strength_value(self, self.l1, x.dtype), self.proximal and self._optimizer is not None
-        )
+        return _l1_value(x, schedules.strength_value(self.l1, step, x.dtype), self.proximal)
 
-    def proximal_step(self, x, learning_rate):
-        return soft_threshold(x, ops.cast(learning_rate, x.dtype) * schedules.strength_value(self, self.l1, x.dtype))
+    def proximal_step(self, x, learning_rate, step=None):
+        return soft_threshold(x, ops.cast(learning_rate, x.dtype) * schedules.strength_value(self.l1, step, x.dtype))
 
     def get_config(self):
         return {"l1": schedules.strength_config(self.l1), "proximal": self.proximal}
@@ -82,9 +79,9 @@ class L2(Regularizer):
         super().__init__()
         self.l2 = schedules.check_strength("l2", l2)
 
-    def __call__(self, x):
+    def penalty(self, x, step):
         x = as_penalty_input(x)
-        return schedules.strength_value(self, self.l2, x.dtype) * ops.sum(ops.square(x))
+        return schedules.strength_value(self.l2, step, x.dtype) * ops.sum(ops.square(x))
 
     def get_config(self):
         return {"l2": schedules.strength_config(self.l2)}
@@ -95,7 +92,7 @@ class ElasticNet(Regularizer):
     """Elastic-net penalty `l1 * sum(|x|) + l2 * sum(x ** 2)`, the same value as Keras's `L1L2`.
 
     With `proximal=True` the L1 part is applied by soft thresholding after each optimizer update (exact zeros, see
-    `L1`) and the L2 part stays in the gradient. Pass `kreg.callbacks.ProximalStep()` to `fit`.
+    `L1`) and the L2 part stays in the gradient. Pass `kreg.callbacks.TrainingBinding()` to `fit`.
 
     Args:
         l1: non-negative L1 strength, or a schedule of the training step (`kreg.schedules`).
@@ -115,16 +112,13 @@ class ElasticNet(Regularizer):
         self.l2 = schedules.check_strength("l2", l2)
         self.proximal = validation.check_bool("proximal", proximal)
 
-    def __call__(self, x):
+    def penalty(self, x, step):
         x = as_penalty_input(x)
-        self._warn_if_unbound()
-        l1_part = _l1_value(
-            x, schedules.strength_value(self, self.l1, x.dtype), self.proximal and self._optimizer is not None
-        )
-        return l1_part + schedules.strength_value(self, self.l2, x.dtype) * ops.sum(ops.square(x))
+        l1_part = _l1_value(x, schedules.strength_value(self.l1, step, x.dtype), self.proximal)
+        return l1_part + schedules.strength_value(self.l2, step, x.dtype) * ops.sum(ops.square(x))
 
-    def proximal_step(self, x, learning_rate):
-        return soft_threshold(x, ops.cast(learning_rate, x.dtype) * schedules.strength_value(self, self.l1, x.dtype))
+    def proximal_step(self, x, learning_rate, step=None):
+        return soft_threshold(x, ops.cast(learning_rate, x.dtype) * schedules.strength_value(self.l1, step, x.dtype))
 
     def get_config(self):
         return {

@@ -1,0 +1,155 @@
+"""The only module of kreg that relies on Keras behaviour outside its documented public API.
+
+Each function here exists because some backend leaves no public route for what kreg's training binding needs; each
+is tested in `tests/test_keras_compat.py` against the installed Keras, and raises (never silently falls back) when
+what it relies on is gone, so a Keras release that changes it fails loudly in kreg's suite and at the user's first
+`fit`, instead of freezing a schedule or dropping a proximal step without a word.
+
+- `in_symbolic_scope()`: whether the code runs in Keras's shape-only pass (`backend.compute_output_spec`, which the
+  trainers use to build a model before the first `fit` step, inside `keras.SymbolicScope`). Keras exports the scope
+  class but no reader; entering a fresh scope and reading the `original_scope` it saved tells, without side effect.
+- `raw_iterations(optimizer)`: the optimizer's update counter before gradient accumulation (`optimizer.iterations`
+  is `raw // gradient_accumulation_steps`); it tells whether an `apply` really updates the weights.
+- `remove_optimizer_variables(optimizer, variables)`: the inverse of the public `optimizer.add_variable`, so that the
+  binding's SpectralNorm vectors do not outlive `fit` (nor end up in a saved optimizer state).
+- `JaxStepThreading`: JAX's compiled train step is a pure function of `state = (trainable_variables,
+  non_trainable_variables, optimizer_variables, metrics_variables)` (the layout documented in Keras's guide
+  "Customizing what happens in `fit()` with JAX"). The optimizer's iteration count is in `optimizer_variables`, which
+  Keras does not map while it computes the loss, so a penalty or a layer reading `optimizer.iterations` there would
+  read a constant frozen at trace time. `JaxStepThreading` wraps the model's `train_step` to take the count from
+  `state` (matched by identity against `optimizer.variables`, raising if the layout differs), and its `test_step`
+  to read the host's count (updated by the binding before each evaluation) through `jax.pure_callback`, so
+  validation penalties use the current strength without re-tracing. TensorFlow and PyTorch read the live variable
+  and need none of this.
+"""
+
+import keras
+
+
+def in_symbolic_scope():
+    """Whether the caller runs inside `keras.SymbolicScope` (Keras's shape-only build pass)."""
+    probe = keras.SymbolicScope()
+    if not hasattr(probe, "__enter__"):
+        raise RuntimeError("kreg.keras_compat: keras.SymbolicScope is no longer a context manager.")
+    with probe:
+        pass
+    if not hasattr(probe, "original_scope"):
+        raise RuntimeError(
+            "kreg.keras_compat: keras.SymbolicScope no longer records `original_scope`; kreg cannot tell Keras's "
+            "shape-only build pass from a training step. Please report this with your Keras version."
+        )
+    return probe.original_scope is not None
+
+
+def inner_optimizer(optimizer):
+    """The optimizer that owns the variables and the learning rate (a `LossScaleOptimizer` is unwrapped)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def raw_iterations(optimizer):
+    """The optimizer's raw update counter (`apply` calls, gradient accumulation not divided out)."""
+    counter = getattr(inner_optimizer(optimizer), "_iterations", None)
+    if not isinstance(counter, keras.Variable):
+        raise RuntimeError(
+            "kreg.keras_compat: the optimizer has no `_iterations` variable any more; kreg cannot tell which "
+            "`apply` calls update the weights under gradient accumulation. Please report this with your Keras version."
+        )
+    return counter
+
+
+def remove_optimizer_variables(optimizer, variables):
+    """Removes `variables` (made by `optimizer.add_variable`) from `optimizer.variables`."""
+    store = getattr(optimizer, "_variables", None)
+    if not isinstance(store, list):
+        raise RuntimeError("kreg.keras_compat: the optimizer no longer keeps its variables in `_variables`.")
+    doomed = {id(v) for v in variables}
+    store[:] = [v for v in store if id(v) not in doomed]
+    tracker = getattr(optimizer, "_tracker", None)
+    if tracker is not None:
+        for variable in variables:
+            tracker.stored_ids.get("variables", set()).discard(id(variable))
+    if any(id(v) in doomed for v in optimizer.variables):
+        raise RuntimeError("kreg.keras_compat: could not remove the binding's variables from the optimizer.")
+
+
+class JaxStepThreading:
+    """Makes the training step visible to a `StepSource` inside JAX's compiled train and test steps.
+
+    Installed on one model by `install()` (wrapping `model.train_step` and `model.test_step` on the instance) and
+    removed by `uninstall()`. See the module docstring for why JAX needs it.
+
+    Args:
+        model: the compiled model.
+        source: the model's `kreg.step_source.StepSource`.
+    """
+
+    def __init__(self, model, source):
+        self.model = model
+        self.source = source
+        self.host_step = 0
+        self._installed = False
+
+    def install(self):
+        model, source = self.model, self.source
+        original_train, original_test = model.train_step, model.test_step
+
+        def train_step(state, data):
+            with source.traced(self.step_from_state(state)):
+                return original_train(state, data)
+
+        def test_step(state, data):
+            with source.traced(self._host_step_tensor()):
+                return original_test(state, data)
+
+        model.train_step = train_step
+        model.test_step = test_step
+        self._installed = True
+
+    def uninstall(self):
+        if self._installed:
+            for name in ("train_step", "test_step"):
+                if name in vars(self.model):
+                    delattr(self.model, name)
+            self._installed = False
+
+    def sync_host_step(self):
+        """Reads the optimizer's (synced) iteration count on the host, for the next evaluation."""
+        self.host_step = int(keras.ops.convert_to_numpy(self.source.optimizer.iterations))
+
+    def step_from_state(self, state):
+        """The traced `optimizer.iterations` of a JAX train-step `state`; raises if the layout is not Keras's."""
+        optimizer = self.model.optimizer
+        variables = list(optimizer.variables)
+        if not isinstance(state, (tuple, list)) or len(state) != 4 or len(state[2]) != len(variables):
+            raise RuntimeError(
+                "kreg.keras_compat: Keras's JAX train_step state is no longer (trainable_variables, "
+                "non_trainable_variables, optimizer_variables, metrics_variables) with one value per optimizer "
+                "variable; kreg cannot read the training step for schedules. Please report this with your Keras "
+                "version."
+            )
+        counter = raw_iterations(optimizer)
+        for variable, value in zip(variables, state[2]):
+            if variable is counter:
+                accumulation = getattr(inner_optimizer(optimizer), "gradient_accumulation_steps", None)
+                return value // accumulation if accumulation else value
+        raise RuntimeError(
+            "kreg.keras_compat: the optimizer's iteration counter is not among `optimizer.variables`; kreg cannot "
+            "read the training step for schedules. Please report this with your Keras version."
+        )
+
+    def _host_step_tensor(self):
+        import jax
+        import numpy as np
+
+        return jax.pure_callback(
+            lambda: np.asarray(self.host_step, dtype="int32"), jax.ShapeDtypeStruct((), "int32")
+        )
+
+
+__all__ = [
+    "JaxStepThreading",
+    "in_symbolic_scope",
+    "inner_optimizer",
+    "raw_iterations",
+    "remove_optimizer_variables",
+]
