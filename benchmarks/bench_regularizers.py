@@ -59,7 +59,7 @@ def run():
         "keras L1": (_mlp(lambda: keras.regularizers.L1(L1_SPARSE)), ()),
         "kreg L1 proximal": (
             _mlp(lambda: kreg.regularizers.L1(L1_SPARSE, proximal=True)),
-            [kreg.callbacks.ProximalStep()],
+            [kreg.callbacks.TrainingBinding()],
         ),
     }
     rounds = paired_rounds({name: _epoch(m, x, y, cb) for name, (m, cb) in candidates.items()}, repeats=REPEATS)

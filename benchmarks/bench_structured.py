@@ -1,7 +1,7 @@
 """Step-time cost of the structured regularizers on a small conv net, against no regularization.
 
 Rows: `Orthogonal(mode="srip")`, `Orthogonal(mode="so")`, `GroupLasso` and `GroupLasso(proximal=True)` (with
-`kreg.callbacks.ProximalStep()`) on every Conv2D kernel of a 3-conv net (32x32x3 inputs, batch 64), timed
+`kreg.callbacks.TrainingBinding()`) on every Conv2D kernel of a 3-conv net (32x32x3 inputs, batch 64), timed
 interleaved with the same net without regularization in this one process (median over rounds of the ratio to the
 unregularized run of the same round). Target: ratio <= 1.15.
 """
@@ -71,7 +71,7 @@ def _run(repeats):
         keras.utils.set_random_seed(0)
         model = conv_net(factory)
         model.compile(keras.optimizers.SGD(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        callbacks = [kreg.callbacks.ProximalStep()] if "proximal" in name else []
+        callbacks = [kreg.callbacks.TrainingBinding()] if "proximal" in name else []
 
         def fit(model=model, callbacks=callbacks):
             model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)

@@ -50,7 +50,7 @@ def variants():
         ),
         "sparse_elastic_net": (
             lambda: mlp(kreg.regularizers.ElasticNet(l1=1e-3, l2=1e-4, proximal=True)),
-            lambda: [kreg.callbacks.ProximalStep(), kreg.callbacks.AdaptiveEarlyStopping()],
+            lambda: [kreg.callbacks.TrainingBinding(), kreg.callbacks.AdaptiveEarlyStopping()],
         ),
         "dropout_maxnorm": (
             lambda: mlp(kernel_constraint=kreg.constraints.MaxNorm(3.0), dropout=0.5),

@@ -244,9 +244,10 @@ def _copy(obj):
 
 def _reset_compiled_functions(model):
     # A compiled train/test step traced before the change would not see the new regularizer or constraint.
-    for name in ("train_function", "test_function"):
-        if getattr(model, name, None) is not None:
-            setattr(model, name, None)
+    if getattr(model, "train_function", None) is not None:
+        model.make_train_function(force=True)
+    if getattr(model, "test_function", None) is not None:
+        model.make_test_function(force=True)
 
 
 def attach(model, rules, overwrite=True):

@@ -63,7 +63,8 @@ def remove_optimizer_variables(optimizer, variables):
     if not isinstance(store, list):
         raise RuntimeError("kreg.keras_compat: the optimizer no longer keeps its variables in `_variables`.")
     doomed = {id(v) for v in variables}
-    store[:] = [v for v in store if id(v) not in doomed]
+    for index in reversed([i for i, v in enumerate(store) if id(v) in doomed]):
+        del store[index]
     tracker = getattr(optimizer, "_tracker", None)
     if tracker is not None:
         for variable in variables:

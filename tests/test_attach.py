@@ -147,14 +147,21 @@ def test_detach_removes_what_attach_put():
     assert model.losses == []
 
 
-def test_detach_unwraps_the_proximal_step():
+def test_attach_during_fit_replaces_a_bound_proximal_step():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
     kreg.attach(model, kreg.regularizers.L1(0.1, proximal=True))
     model.compile("sgd", "mse")
-    model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0, callbacks=[kreg.callbacks.ProximalStep()])
-    assert model.layers[0].kernel.constraint is not None
-    kreg.detach(model, constraints=False)
+    seen = []
+
+    class Reattach(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append(type(self.model.layers[0].kernel.constraint).__name__)
+            kreg.attach(self.model, kreg.regularizers.L2(0.1))  # the proximal wrapper must not keep running
+
+    model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0, callbacks=[kreg.callbacks.TrainingBinding(), Reattach()])
+    assert seen == ["ProximalConstraint"]
     assert model.layers[0].kernel.constraint is None
+    assert isinstance(model.layers[0].kernel.regularizer, kreg.regularizers.L2)
 
 
 def test_rule_matching_nothing_warns_with_the_rule():

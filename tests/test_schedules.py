@@ -78,7 +78,7 @@ def test_regularizer_config_keeps_numbers_exact_and_schedules_serializable():
 def test_unbound_scheduled_regularizer_warns_and_uses_step_zero():
     regularizer = kreg.regularizers.L2(schedules.Linear(0.2, 1.0, 10))
     w = np.ones((3, 2), "float32")
-    with pytest.warns(UserWarning, match="not bound to an optimizer.*value at step 0"):
+    with pytest.warns(UserWarning, match="used without kreg's training binding.*step-0 value"):
         value = float(regularizer(w))
     assert value == pytest.approx(0.2 * 6)
     with warnings.catch_warnings():
@@ -111,7 +111,7 @@ def test_ramp_matches_formula_at_each_step_of_a_compiled_fit(make_regularizer, p
     model.compile(keras.optimizers.SGD(0.0), "mse", jit_compile=jit_compile)
     y = model.predict(x, verbose=0)
     history = model.fit(
-        x, y, batch_size=8, epochs=RAMP_STEPS + 2, verbose=0, shuffle=False, callbacks=[kreg.callbacks.ProximalStep()]
+        x, y, batch_size=8, epochs=RAMP_STEPS + 2, verbose=0, shuffle=False, callbacks=[kreg.callbacks.TrainingBinding()]
     )
     w = keras.ops.convert_to_numpy(model.layers[0].kernel)
     expected = [penalty(w, 0.5 * min(k / RAMP_STEPS, 1.0)) for k in range(RAMP_STEPS + 2)]
@@ -135,7 +135,7 @@ def test_scheduled_proximal_threshold_follows_the_step(jit_compile):
     model.compile(keras.optimizers.SGD(1.0), "mse", jit_compile=jit_compile)
     x = np.zeros((4, 2), "float32")  # zero data gradient: only the proximal step moves the weights
     y = np.zeros((4, 1), "float32")
-    model.fit(x, y, batch_size=4, epochs=5, verbose=0, callbacks=[kreg.callbacks.ProximalStep()])
+    model.fit(x, y, batch_size=4, epochs=5, verbose=0, callbacks=[kreg.callbacks.TrainingBinding()])
     # Steps 0, 1: threshold 0; steps 2, 3, 4: threshold 1.0 * 0.1 each.
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model.layers[0].kernel), np.full((2, 1), 0.7), rtol=1e-5)
 
@@ -157,7 +157,7 @@ def test_activity_regularizer_validation_loss_and_loss_scaling_follow_the_schedu
     y = keras.ops.convert_to_numpy(model(x))
     epochs = RAMP_STEPS + 2
     history = model.fit(
-        x, y, batch_size=8, epochs=epochs, verbose=0, validation_data=(x, y), callbacks=[kreg.callbacks.ProximalStep()]
+        x, y, batch_size=8, epochs=epochs, verbose=0, validation_data=(x, y), callbacks=[kreg.callbacks.TrainingBinding()]
     )
     w = keras.ops.convert_to_numpy(dense.kernel)
     base = np.sum(w**2) + np.sum(np.abs(y)) / len(x)  # Keras averages activity penalties over the batch
@@ -175,13 +175,13 @@ def test_scheduled_regularizer_survives_keras_round_trip_and_resumes_at_the_save
     model.compile(keras.optimizers.SGD(0.0), "mse", jit_compile=jit_compile)
     x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
     y = keras.ops.convert_to_numpy(model(x))
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[kreg.callbacks.ProximalStep()])
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[kreg.callbacks.TrainingBinding()])
     path = str(tmp_path / "scheduled.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
     regularizer = loaded.layers[0].kernel.regularizer
     assert isinstance(regularizer.l2, schedules.Cosine) and regularizer.l2.get_config() == schedule.get_config()
-    history = loaded.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[kreg.callbacks.ProximalStep()])
+    history = loaded.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[kreg.callbacks.TrainingBinding()])
     w = keras.ops.convert_to_numpy(loaded.layers[0].kernel)
     strength = 0.4 * 0.5 * (1 - np.cos(np.pi * 2 / RAMP_STEPS))  # the optimizer's step count (2) was saved too
     np.testing.assert_allclose(history.history["loss"][0], strength * np.sum(w**2), rtol=1e-4)

@@ -160,7 +160,7 @@ class RegularizationReport(BindingCallback):
         if self.layout and metric_names != self._metric_names:
             self._metric_names = metric_names
             layers = sorted({name.rpartition("/")[0] or name for name in self._statistics.names})
-            ordered = ["loss"] * ("loss" in metric_names) + [m for m in metric_names if m != "loss"]
+            ordered = [m for m in _LOSS_KEYS if m in metric_names] + [m for m in metric_names if m not in _LOSS_KEYS]
             layout = layouts.report_layout(ordered, layers)
             self.writer.plugin_data(layouts.LAYOUT_TAG, layouts.LAYOUT_PLUGIN, layout.SerializeToString(), epoch)
         self.writer.flush()

@@ -56,8 +56,8 @@ class Binding:
         self.users = 0
         self.optimizer = inner_optimizer(model.optimizer)
         self.step_source = StepSource(model.optimizer)
-        self.bound_regularizers = []  # (owner, attribute, original)
-        self.bound_constraints = []  # (variable, original)
+        self.bound_regularizers = []  # (owner, attribute, original, wrapper)
+        self.bound_constraints = []  # (variable, original, wrapper)
         self.vectors = []
         self.proximal_paths = []
         self.scheduled = []
@@ -92,8 +92,9 @@ class Binding:
         if regularizer.scheduled and regularizer not in self.scheduled:
             self.scheduled.append(regularizer)
         regularizer.was_bound()
-        setattr(owner, attribute, BoundRegularizer(regularizer, self.step_source))
-        self.bound_regularizers.append((owner, attribute, regularizer))
+        wrapper = BoundRegularizer(regularizer, self.step_source)
+        setattr(owner, attribute, wrapper)
+        self.bound_regularizers.append((owner, attribute, regularizer, wrapper))
 
     def _bind_constraint(self, variable):
         original = variable.constraint
@@ -118,7 +119,7 @@ class Binding:
             self.proximal_paths.append(variable.path)
         if constraint is not original:
             variable.constraint = constraint
-            self.bound_constraints.append((variable, original))
+            self.bound_constraints.append((variable, original, constraint))
 
     def _track_loss_parts(self):
         """Logs `data_loss` (the loss without penalties) and `penalty` (their total) with the other metrics.
@@ -160,10 +161,13 @@ class Binding:
 
     def unbind(self):
         model = self.model
-        for owner, attribute, original in reversed(self.bound_regularizers):
-            setattr(owner, attribute, original)
-        for variable, original in reversed(self.bound_constraints):
-            variable.constraint = original
+        # What was changed since (`kreg.attach` during `fit`) is the user's: only the binding's wrappers are undone.
+        for owner, attribute, original, wrapper in reversed(self.bound_regularizers):
+            if getattr(owner, attribute) is wrapper:
+                setattr(owner, attribute, original)
+        for variable, original, wrapper in reversed(self.bound_constraints):
+            if variable.constraint is wrapper:
+                variable.constraint = original
         if self.vectors:
             remove_optimizer_variables(self.optimizer, self.vectors)
         if self.jax_threading is not None:
@@ -300,6 +304,10 @@ class TrainingBinding(BindingCallback):
 
     def get_config(self):
         return {"verbose": self.verbose}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 __all__ = ["BindingCallback", "TrainingBinding", "acquire", "active_binding", "release"]

@@ -123,7 +123,8 @@ def test_every_tag_is_logged_every_epoch(fitted):
     s = fitted["scalars"]
     expected = {"sparsity/global", "near_zero/global", "penalty/total", "penalty/share", "schedules/learning_rate"}
     expected |= {f"generalization/{t}" for t in ("loss_gap", "loss_ratio", "gl", "accuracy_gap", "xent_gap")}
-    expected |= {f"metrics/{m}/{r}" for m in ("loss", "accuracy", "xent") for r in ("train", "validation")}
+    metrics = ("loss", "data_loss", "penalty", "accuracy", "xent")
+    expected |= {f"metrics/{m}/{r}" for m in metrics for r in ("train", "validation")}
     for path in ("net/hidden/kernel", "net/hidden/bias", "net/logits/kernel", "net/logits/bias"):
         expected |= {f"sparsity/{path}", f"near_zero/{path}"} | {f"norms/{path}/{n}" for n in ("l1", "l2", "max_abs")}
     for path in ("net/hidden/kernel", "net/logits/kernel"):
@@ -170,8 +171,11 @@ def test_final_norms_and_penalties_match_numpy(fitted):
 
 def test_generalization_gap_from_history(fitted):
     s, h = fitted["scalars"], fitted["history"]
-    loss, val_loss = np.array(h["loss"]), np.array(h["val_loss"])
-    np.testing.assert_allclose(values(s, "metrics/loss/train"), loss, rtol=1e-6)
+    np.testing.assert_allclose(values(s, "metrics/loss/train"), h["loss"], rtol=1e-6)
+    np.testing.assert_allclose(values(s, "metrics/data_loss/validation"), h["val_data_loss"], rtol=1e-6)
+    # The model has penalties: the loss gap is on the data loss (Keras's loss includes the penalty).
+    loss, val_loss = np.array(h["data_loss"]), np.array(h["val_data_loss"])
+    np.testing.assert_allclose(loss + np.array(h["penalty"]), h["loss"], rtol=1e-5)
     np.testing.assert_allclose(values(s, "metrics/accuracy/validation"), h["val_accuracy"], rtol=1e-6)
     np.testing.assert_allclose(values(s, "generalization/loss_gap"), val_loss - loss, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(values(s, "generalization/loss_ratio"), val_loss / loss, rtol=1e-5)
@@ -198,7 +202,7 @@ def test_layout_and_sparsity_table(fitted):
     titles = [c.title for c in layout.category]
     assert titles[:6] == ["Training vs validation", "Generalization gap", "Sparsity", "Penalties", "Norms", "Schedules"]
     assert titles[6:] == ["Layer net/hidden", "Layer net/logits"]
-    assert [c.title for c in layout.category[0].chart] == ["loss", "accuracy", "xent"]
+    assert [c.title for c in layout.category[0].chart] == ["loss", "data_loss", "penalty", "accuracy", "xent"]
     ((step, table),) = tensors["report/sparsity_table"]
     assert step == EPOCHS - 1
     lines = table.decode().splitlines()
@@ -341,13 +345,19 @@ def test_get_config_round_trip(tmp_path):
     assert kreg.callbacks.RegularizationReport is RegularizationReport
 
 
-def test_unwritable_log_dir_fails_at_construction(tmp_path):
+def test_the_constructor_does_not_touch_the_disk_and_an_unwritable_log_dir_fails_at_fit(tmp_path):
+    report = RegularizationReport(tmp_path / "logs")
+    restored = RegularizationReport.from_config(report.get_config())
+    assert not (tmp_path / "logs").exists() and restored.log_dir == report.log_dir
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("")
+    model = build_model()
+    x, y = digits(80)
     with pytest.raises(
         ValueError, match=r"^Invalid value received for argument `log_dir`\. Expected a writable directory\."
     ):
-        RegularizationReport(blocker / "logs")
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[RegularizationReport(blocker / "logs")])
+    assert not any(name.startswith("_kreg") for name in vars(model)), "a failed start leaves no binding behind"
 
 
 @pytest.mark.parametrize(
@@ -425,7 +435,7 @@ def test_kreg_scheduled_regularizer_is_logged_at_the_step(tmp_path, jit_compile)
         batch_size=8,
         epochs=3,
         verbose=0,
-        callbacks=[kreg.callbacks.ProximalStep(), RegularizationReport(tmp_path)],
+        callbacks=[kreg.callbacks.TrainingBinding(), RegularizationReport(tmp_path)],
     )
     scalars = read_scalars(os.path.join(tmp_path, "regularization"))
     strengths = [min(step / 4, 1.0) * 1e-2 for step in (2, 4, 6)]  # 2 steps per epoch

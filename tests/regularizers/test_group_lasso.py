@@ -103,7 +103,7 @@ def test_proximal_group_lasso_zeroes_exactly_the_irrelevant_feature_blocks(jit_c
         batch_size=n,
         shuffle=False,
         verbose=0,
-        callbacks=[kreg.callbacks.ProximalStep()],
+        callbacks=[kreg.callbacks.TrainingBinding()],
     )
     kernel = keras.ops.convert_to_numpy(model.layers[0].kernel)[..., 0]
     assert np.all(kernel[~relevant] == 0.0)
@@ -124,7 +124,7 @@ def test_conv_filters_trained_with_mixed_precision_and_keras_round_trip(tmp_path
     model.compile("sgd", "mse")
     x = np.random.default_rng(1).normal(size=(8, 6, 6, 2)).astype("float32")
     y = np.ones((8, 1), "float32")
-    model.fit(x, y, epochs=1, verbose=0, callbacks=[kreg.callbacks.ProximalStep()])
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[kreg.callbacks.TrainingBinding()])
     kernel = keras.ops.convert_to_numpy(model.layers[0].kernel)
     penalty = float(keras.ops.convert_to_numpy(model.losses[0]))
     assert keras.backend.standardize_dtype(model.losses[0].dtype) == "float32"
@@ -138,5 +138,12 @@ def test_conv_filters_trained_with_mixed_precision_and_keras_round_trip(tmp_path
         "axis": -1,
         "proximal": True,
     }
-    loaded.fit(x, y, epochs=1, verbose=0, callbacks=[kreg.callbacks.ProximalStep()])
-    assert loaded.layers[0].kernel.constraint is not None  # the proximal step is bound after loading
+    bound = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            bound.append(type(self.model.layers[0].kernel.constraint).__name__)
+
+    loaded.fit(x, y, epochs=1, verbose=0, callbacks=[kreg.callbacks.TrainingBinding(), Spy()])
+    assert bound == ["ProximalConstraint"]  # the proximal step is bound after loading, during fit only
+    assert loaded.layers[0].kernel.constraint is None

@@ -74,7 +74,7 @@ def test_pretrained_weights_survive_keras_round_trip_and_pull_back(tmp_path, jit
     model.compile(keras.optimizers.SGD(0.05), "mse", jit_compile=jit_compile)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # the callback captures before the first step: no warning
-        model.fit(x, y, epochs=3, verbose=0, callbacks=[kreg.callbacks.ProximalStep()])
+        model.fit(x, y, epochs=3, verbose=0, callbacks=[kreg.callbacks.TrainingBinding()])
     regularizer = model.layers[0].kernel.regularizer
     np.testing.assert_array_equal(regularizer.reference, pretrained)
     kernel = keras.ops.convert_to_numpy(model.layers[0].kernel)

@@ -112,7 +112,7 @@ def test_model_saves_and_loads_without_custom_objects(tmp_path, jit_compile):
     )
     model.compile("sgd", "mse", jit_compile=jit_compile)
     x, y = np.ones((8, 4), "float32"), np.ones((8, 1), "float32")
-    model.fit(x, y, epochs=1, verbose=0, callbacks=[kreg.callbacks.ProximalStep()])
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[kreg.callbacks.TrainingBinding()])
     path = os.path.join(tmp_path, "model.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
@@ -121,7 +121,7 @@ def test_model_saves_and_loads_without_custom_objects(tmp_path, jit_compile):
     assert loaded.layers[1].activity_regularizer.get_config() == {"l2": 0.05}
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
     loaded.compile("sgd", "mse", jit_compile=jit_compile)
-    history = loaded.fit(x, y, epochs=1, verbose=0, callbacks=[kreg.callbacks.ProximalStep()])
+    history = loaded.fit(x, y, epochs=1, verbose=0, callbacks=[kreg.callbacks.TrainingBinding()])
     assert np.isfinite(history.history["loss"][0])
 
 
