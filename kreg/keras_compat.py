@@ -23,6 +23,8 @@ what it relies on is gone, so a Keras release that changes it fails loudly in kr
   and need none of this.
 """
 
+import warnings
+
 import keras
 
 
@@ -92,6 +94,14 @@ class JaxStepThreading:
 
     def install(self):
         model, source = self.model, self.source
+        config = getattr(keras, "config", None)
+        if config is not None and getattr(config, "is_nnx_enabled", lambda: False)():
+            warnings.warn(
+                "kreg: with Flax NNX enabled, Keras's JAX trainer calls `type(model).train_step`, so kreg cannot "
+                "thread the training step: scheduled strengths and rates stay at their value when the step was traced.",
+                UserWarning,
+                stacklevel=3,
+            )
         original_train, original_test = model.train_step, model.test_step
 
         def train_step(state, data):
@@ -142,9 +152,7 @@ class JaxStepThreading:
         import jax
         import numpy as np
 
-        return jax.pure_callback(
-            lambda: np.asarray(self.host_step, dtype="int32"), jax.ShapeDtypeStruct((), "int32")
-        )
+        return jax.pure_callback(lambda: np.asarray(self.host_step, dtype="int32"), jax.ShapeDtypeStruct((), "int32"))
 
 
 __all__ = [

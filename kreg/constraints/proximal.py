@@ -40,7 +40,8 @@ class ProximalConstraint(keras.constraints.Constraint):
 
     def __call__(self, w):
         value = ops.convert_to_tensor(w)
-        step = None if self.step_source is None else self.step_source.value()
+        scheduled = self.step_source is not None and getattr(self.regularizer, "scheduled", False)
+        step = self.step_source.value() if scheduled else None
         stepped = self.regularizer.proximal_step(value, self.optimizer.learning_rate, step)
         accumulation = getattr(self.optimizer, "gradient_accumulation_steps", None)
         if accumulation:

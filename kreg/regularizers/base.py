@@ -94,8 +94,10 @@ class Regularizer(keras.regularizers.Regularizer):
         self._warned_unbound = True
         needs = []
         if self.proximal:
-            needs.append("its proximal step will not run, so no weight becomes exactly zero and the penalty has no "
-                         "effect on training")
+            needs.append(
+                "its proximal step will not run, so no weight becomes exactly zero and the penalty has no "
+                "effect on training"
+            )
         if self.scheduled:
             needs.append("its scheduled strength cannot read the training step and stays at its step-0 value")
         warnings.warn(

@@ -27,7 +27,7 @@ class BoundRegularizer(keras.regularizers.Regularizer):
         self.step_source = step_source
 
     def __call__(self, x):
-        return self.wrapped.penalty(x, self.step_source.value())
+        return self.wrapped.penalty(x, self.step_source.value() if self.wrapped.scheduled else None)
 
     def get_config(self):
         return {"regularizer": keras.saving.serialize_keras_object(self.wrapped)}
