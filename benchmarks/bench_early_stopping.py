@@ -1,9 +1,10 @@
 """Early-stopping policies scored on replayed real learning curves: `python -m benchmarks early_stopping`.
 
 The curves are 64 real trainings of 200 epochs on scikit-learn's bundled data (`benchmarks/record_curves.py`
-regenerates `benchmarks/data/early_stopping_curves.json`). Each curve is replayed, epoch by epoch, through the real
-`on_epoch_end` of every policy, attached to a tiny real Keras model (so `get_weights`, `set_weights` and
-`stop_training` run the callbacks' true code paths), until the policy sets `model.stop_training` or the curve ends.
+regenerates `benchmarks/data/early_stopping_curves.json`). Each curve is replayed, epoch by epoch, until the policy
+stops or the curve ends: kreg's policies are the pure rules the callbacks delegate to
+(`kreg.callbacks.stopping_policy`, driven with `update(epoch, value, train_loss)`, no model needed), Keras's policy is
+its real callback's `on_epoch_end`, attached to a tiny real Keras model, until it sets `model.stop_training`.
 
 Scores, per policy, averaged over curves:
 
@@ -13,12 +14,13 @@ Scores, per policy, averaged over curves:
 - cost: epochs run (at most 200).
 
 Two sections: `val_loss` on all 64 curves (the issue's targets) and `val_accuracy` (`mode="max"`) on the 48
-classification curves. The rows compare `kreg.callbacks.AdaptiveEarlyStopping()` with its defaults against Keras's own
-`keras.callbacks.EarlyStopping(patience=p)` for p in 2, 5, 10, 20 and Prechelt's GL, PQ and UP criteria (kreg's
-`EarlyStopping(criterion=...)`). The adaptive rule was designed on the even-numbered curves ("dev") only; the
-odd-numbered curves ("held-out") were kept for checking it, and both halves are reported. "fixed front at same
-epochs" is the quality the fixed-patience policies reach at the same mean cost (linear between their points): a
-policy above it is beyond the front, not just on it.
+classification curves. The rows compare `kreg.callbacks.AdaptiveEarlyStopping()` with its defaults (its
+`AdaptiveStoppingPolicy`) against Keras's own `keras.callbacks.EarlyStopping(patience=p)` for p in 2, 5, 10, 20 and
+Prechelt's GL, PQ and UP criteria (kreg's `EarlyStopping(criterion=...)`, i.e. `StoppingPolicy(criterion=...)`).
+The adaptive rule was designed on the even-numbered curves ("dev") only; the odd-numbered curves ("held-out") were
+kept for checking it, and both halves are reported. "fixed front at same epochs" is the quality the fixed-patience
+policies reach at the same mean cost (linear between their points): a policy above it is beyond the front, not just
+on it.
 
 Targets (issue 5): the adaptive default is on or beyond the Pareto front of the fixed-patience policies (no fixed
 patience is both at most as costly and at least as good on average, one of them strictly), and its mean quality
@@ -31,11 +33,11 @@ import pathlib
 import keras
 import numpy as np
 
-from kreg.callbacks.adaptive_early_stopping import AdaptiveEarlyStopping
-from kreg.callbacks.early_stopping import EarlyStopping
+from kreg.callbacks.stopping_policy import AdaptiveStoppingPolicy, StoppingPolicy
 
 DATA_PATH = pathlib.Path(__file__).parent / "data" / "early_stopping_curves.json"
 FIXED_PATIENCES = (2, 5, 10, 20)
+SIGNS = {"min": 1.0, "max": -1.0}
 
 
 def load_curves(path=DATA_PATH):
@@ -44,7 +46,8 @@ def load_curves(path=DATA_PATH):
 
 
 def policies(monitor="val_loss", mode="min"):
-    """Policy name -> zero-argument factory returning a fresh callback."""
+    """Policy name -> zero-argument factory returning a fresh Keras callback or kreg `StoppingPolicy`."""
+    sign = SIGNS[mode]
     table = {}
     for p in FIXED_PATIENCES:
         table[f"keras patience={p}"] = lambda p=p: keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=p)
@@ -56,22 +59,29 @@ def policies(monitor="val_loss", mode="min"):
         "prechelt UP2": {"criterion": "up", "strips": 2},
         "prechelt UP3": {"criterion": "up", "strips": 3},
     }.items():
-        table[name] = lambda kwargs=kwargs: EarlyStopping(monitor=monitor, mode=mode, **kwargs)
-    table["kreg adaptive (default)"] = lambda: AdaptiveEarlyStopping(monitor=monitor, mode=mode)
+        table[name] = lambda kwargs=kwargs: StoppingPolicy(monitor=monitor, sign=sign, **kwargs)
+    table["kreg adaptive (default)"] = lambda: AdaptiveStoppingPolicy(monitor=monitor, sign=sign)
     return table
 
 
 def stand_in_model():
-    """A tiny real Keras model: the callbacks call its real `get_weights`, `set_weights` and `stop_training`."""
+    """A tiny real Keras model: Keras's callback calls its real `get_weights`, `set_weights` and `stop_training`."""
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     return model
 
 
-def replay(callback, history, model):
-    """Feeds one recorded history to `callback` epoch by epoch; returns the number of epochs run."""
+def replay(policy, history, model, monitor="val_loss"):
+    """Feeds one recorded history epoch by epoch to a kreg `StoppingPolicy` (pure) or a Keras callback (attached to
+    `model`); returns the number of epochs run."""
     keys = list(history)
     epochs = len(history[keys[0]])
+    if isinstance(policy, StoppingPolicy):
+        for epoch in range(epochs):
+            if policy.update(epoch, history[monitor][epoch], train_loss=history["loss"][epoch]).stop:
+                return epoch + 1
+        return epochs
+    callback = policy
     callback.set_model(model)
     model.stop_training = False
     callback.on_train_begin()
@@ -101,7 +111,7 @@ def score(factories, curves, monitor="val_loss", mode="min"):
     for name, factory in factories.items():
         q, e = [], []
         for curve in curves:
-            run = replay(factory(), curve["history"], model)
+            run = replay(factory(), curve["history"], model, monitor)
             q.append(quality(curve["history"][monitor], run, mode))
             e.append(run)
         results[name] = (np.array(q), np.array(e))

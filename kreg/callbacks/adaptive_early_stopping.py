@@ -6,14 +6,40 @@ curves) and checked on the held-out half; `docs/early_stopping.md` has the measu
 References: Lutz Prechelt 1998, "Early stopping - but when?" (stopping criteria judged on real curves; training
 strips); the "patience grows with the epoch of the best value" idea follows the adaptive patience of
 `patience = max(patience, ratio * best_epoch)` discussed in issue 5.
-"""
 
-import math
+The rule itself is `kreg.callbacks.stopping_policy.AdaptiveStoppingPolicy`; this module holds the callback and the
+choice of the monitored key (`penalty_free_monitor`).
+"""
 
 import keras
 
-from kreg.callbacks.early_stopping import EarlyStopping
-from kreg.validation import check_bool, check_float, check_int
+from kreg.callbacks.early_stopping import EarlyStopping, _as_float, _policy_attribute
+from kreg.callbacks.stopping_policy import AdaptiveStoppingPolicy
+
+
+def penalty_free_monitor(logs):
+    """The key `AdaptiveEarlyStopping(monitor=None)` monitors, chosen from one epoch's logs.
+
+    `"val_data_loss"` when the logs hold `"val_data_loss"` and a positive `"val_penalty"` (the model has
+    regularization penalties, and kreg logs the validation loss without them), else `"val_loss"`.
+
+    Args:
+        logs: the epoch's logs (`"val_penalty"` may be a NumPy or backend scalar).
+
+    Returns:
+        `"val_data_loss"` or `"val_loss"`.
+
+    Example:
+
+    >>> penalty_free_monitor({"val_loss": 0.9, "val_data_loss": 0.7, "val_penalty": 0.2})
+    'val_data_loss'
+    >>> penalty_free_monitor({"val_loss": 0.9, "val_data_loss": 0.9, "val_penalty": 0.0})
+    'val_loss'
+    """
+    penalty = logs.get("val_penalty")
+    if "val_data_loss" in logs and penalty is not None and _as_float(penalty) > 0.0:
+        return "val_data_loss"
+    return "val_loss"
 
 
 @keras.saving.register_keras_serializable(package="kreg")
@@ -38,10 +64,19 @@ class AdaptiveEarlyStopping(EarlyStopping):
     to the observed noise were tried and left out: on the recorded curves they stopped slowly improving runs too
     early (see `docs/early_stopping.md`).
 
+    What it watches by default (`monitor=None`) is a penalty-free loss. Keras's `val_loss` includes every
+    regularization penalty, so while a penalty shrinks (weights decaying, a penalty schedule ramping down) `val_loss`
+    can keep "improving" after the data loss bottomed out, and the run goes on fitting noise. When the logs of the
+    first epoch hold `val_data_loss` (the validation loss without the penalties, logged by kreg) and a positive
+    `val_penalty` (the penalty total), `val_data_loss` is monitored; otherwise `val_loss`. The choice is made at the
+    first epoch end and fixed for the run (`monitor` then shows it); pass `monitor="val_loss"` to watch Keras's
+    loss whatever the logs hold.
+
     Args:
-        monitor, min_delta, verbose, mode, baseline, start_from_epoch, and every keyword-only argument: as in
-            `kreg.callbacks.EarlyStopping`. With `criterion` other than `"patience"` that criterion replaces the
-            adaptive rule.
+        monitor: the logged quantity to monitor, or `None` (default) for the penalty-free loss described above.
+        min_delta, verbose, mode, baseline, start_from_epoch, and every keyword-only argument (`backup_dir`,
+            `run_id`, `criterion`, ...): as in `kreg.callbacks.EarlyStopping`. With `criterion` other than
+            `"patience"` that criterion replaces the adaptive rule.
         patience: the smallest patience, used when the best value came early (default 10: on the recorded curves
             a smaller one stops accuracy-monitored runs on their discrete plateaus, see `docs/early_stopping.md`).
         restore_best_weights: restore the best epoch's weights when training ends (default `True`).
@@ -61,9 +96,11 @@ class AdaptiveEarlyStopping(EarlyStopping):
     Reference: Lutz Prechelt 1998, "Early stopping - but when?", Neural Networks: Tricks of the Trade, LNCS 1524.
     """
 
+    _AUTO_MONITOR = True
+
     def __init__(
         self,
-        monitor="val_loss",
+        monitor=None,
         min_delta=0,
         patience=10,
         verbose=0,
@@ -88,59 +125,22 @@ class AdaptiveEarlyStopping(EarlyStopping):
             start_from_epoch=start_from_epoch,
             **kwargs,
         )
-        self.patience_ratio = check_float("patience_ratio", patience_ratio, low=0.0)
-        self.max_patience = check_int("max_patience", max_patience, low=1, allow_none=True)
-        self.trend_test = check_bool("trend_test", trend_test)
+        self._policy = AdaptiveStoppingPolicy(
+            **self._policy.get_config(), patience_ratio=patience_ratio, max_patience=max_patience, trend_test=trend_test
+        )
+        self._reset()
 
-    def _reset(self):
-        super()._reset()
-        self._values = []
-
-    def get_state(self):
-        state = super().get_state()
-        state["values"] = list(self._values)
-        return state
-
-    def set_state(self, state):
-        super().set_state(state)
-        self._values = list(state["values"])
-
-    def _observe(self, epoch, value, logs):
-        super()._observe(epoch, value, logs)
-        self._values.append(value)
+    patience_ratio = _policy_attribute("patience_ratio")
+    max_patience = _policy_attribute("max_patience")
+    trend_test = _policy_attribute("trend_test")
 
     def current_patience(self):
         """The adaptive patience `max(patience, patience_ratio * (best_epoch + 1))`, capped by `max_patience`."""
-        patience = max(float(self.patience), self.patience_ratio * (self.best_epoch + 1))
-        if self.max_patience is not None:
-            patience = min(patience, float(self.max_patience))
-        return patience
+        return self._policy.current_patience()
 
     def trend_is_improving(self, window):
         """Whether the mean of the last `window` values beats the mean of the `window` values before them."""
-        if len(self._values) < 2 * window:
-            return False
-        recent, previous = self._values[-window:], self._values[-2 * window : -window]
-        if self._sign > 0 and min(recent + previous) > 0.0:
-            recent, previous = [math.log(v) for v in recent], [math.log(v) for v in previous]
-        return self._sign * (sum(previous) - sum(recent)) > 0.0
+        return self._policy.trend_is_improving(window)
 
-    def _criterion_reason(self, epoch, value):
-        if self.criterion != "patience":
-            return super()._criterion_reason(epoch, value)
-        patience = self.current_patience()
-        if self.wait < patience or epoch == 0:
-            return None
-        if self.trend_test and self.trend_is_improving(max(2, int(patience))):
-            return None
-        return (
-            f"{self.monitor} did not improve for {self.wait} epochs (adaptive patience {patience:.3g}, "
-            f"{self._best_text()})" + (" and its trend stopped improving" if self.trend_test else "")
-        )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {"patience_ratio": self.patience_ratio, "max_patience": self.max_patience, "trend_test": self.trend_test}
-        )
-        return config
+    def _choose_monitor(self, logs):
+        return penalty_free_monitor(logs)

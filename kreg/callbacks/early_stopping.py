@@ -5,33 +5,29 @@ With only Keras's arguments it behaves like Keras's callback (same stops, same r
 PyTorch Lightning), a finite check, Prechelt's GL/PQ/UP criteria, a `stop_reason`, and a state that survives an
 interrupted and resumed run (`get_state`/`set_state`, `backup_dir`).
 
+The callback is thin: the rule is `kreg.callbacks.stopping_policy.StoppingPolicy` (plain numbers in, a decision
+out), the direction of the metric comes from `kreg.callbacks.metric_direction.monitor_sign`, and the files written
+for an interrupted run are `kreg.callbacks.stopping_backup.StoppingBackup`'s. The callback reads the logs, copies and
+restores the weights, prints the summary and saves the state.
+
 References: Lutz Prechelt 1998, "Early stopping - but when?" (GL, PQ, UP); Keras's `EarlyStopping`; PyTorch
 Lightning's `EarlyStopping` (`stopping_threshold`, `divergence_threshold`, `check_finite`); skorch's `EarlyStopping`
 (`threshold_mode="rel"`).
 """
 
-import json
-import math
 import os
 import warnings
 
 import keras
 import numpy as np
 
-from kreg.callbacks import stopping_criteria
-from kreg.callbacks.metric_direction import declared_direction
-from kreg.validation import check_bool, check_choice, check_float, check_int, invalid
+from kreg.callbacks.metric_direction import monitor_sign
+from kreg.callbacks.stopping_backup import StoppingBackup, check_run_id, run_key
+from kreg.callbacks.stopping_policy import StoppingPolicy
+from kreg.callbacks.training_binding import BindingCallback
+from kreg.validation import check_bool, check_choice, check_int, invalid
 
-CRITERIA = ("patience", "gl", "pq", "up")
-DEFAULT_ALPHA = {"gl": 5.0, "pq": 0.5}
-
-
-def _check_optional_float(name, value, low=None, low_inclusive=True):
-    return None if value is None else check_float(name, value, low=low, low_inclusive=low_inclusive)
-
-
-def _is_finite(value):
-    return value is None or math.isfinite(value)
+_FIXED_SIGNS = {"min": 1.0, "max": -1.0}
 
 
 def _as_float(value):
@@ -40,8 +36,17 @@ def _as_float(value):
     return None if value is None else float(np.mean(np.asarray(value, dtype="float64")))
 
 
+def _policy_attribute(name):
+    """A property reading and writing the attribute `name` of the callback's policy."""
+    return property(
+        lambda self: getattr(self._policy, name),
+        lambda self, value: setattr(self._policy, name, value),
+        doc=f"The policy's `{name}`.",
+    )
+
+
 @keras.saving.register_keras_serializable(package="kreg")
-class EarlyStopping(keras.callbacks.Callback):
+class EarlyStopping(BindingCallback):
     """Stops training when a monitored metric has stopped improving; a drop-in superset of Keras's `EarlyStopping`.
 
     The first eight arguments, their defaults and their behaviour are Keras's: at the end of each epoch the monitored
@@ -86,13 +91,22 @@ class EarlyStopping(keras.callbacks.Callback):
         backup_dir: a directory where the callback saves its state (counters, best value, best weights) at each
             epoch end and from which it resumes at the start of `fit`, so a run resumed with
             `keras.callbacks.BackupAndRestore` continues counting where it was and keeps its best weights. Pass
-            the same directory as `BackupAndRestore`'s. The files are deleted when `fit` ends normally.
+            the same directory as `BackupAndRestore`'s. The files, `<backup_dir>/kreg_early_stopping/<key>.json` and
+            `<key>.best.npz`, are written atomically and deleted when `fit` ends normally.
+        run_id: the `<key>` of those files: letters, digits, `_`, `.` and `-`. `None` derives it from this
+            callback's class and configuration and from the model's name and weight shapes, so that runs sharing
+            `backup_dir` (other models, other monitors) do not collide while the same script resumed in a new
+            process finds its files. Give one when a run is resumed in the same process with a rebuilt model (Keras
+            numbers auto-generated layer names per process), or to name the files.
 
     Attributes:
         stop_reason: `None`, or why this callback stopped training (one sentence).
         stopped_epoch: the (0-based) epoch at which training stopped, 0 if it did not.
         best, best_epoch: best (smoothed) monitored value and its epoch.
+        wait: epochs since the last improvement.
         restored_epoch: the epoch whose weights were restored at the end of training, or `None`.
+        best_weights: the weights of the best epoch (`restore_best_weights=True`), or `None`.
+        policy: the `StoppingPolicy` that decides (its state is the run's counters).
 
     Example:
 
@@ -104,6 +118,9 @@ class EarlyStopping(keras.callbacks.Callback):
 
     Reference: Lutz Prechelt 1998, "Early stopping - but when?", Neural Networks: Tricks of the Trade, LNCS 1524.
     """
+
+    #: Whether `monitor=None` (chosen from the first epoch's logs, `_choose_monitor`) is accepted.
+    _AUTO_MONITOR = False
 
     def __init__(
         self,
@@ -126,214 +143,149 @@ class EarlyStopping(keras.callbacks.Callback):
         strip_length=5,
         strips=3,
         backup_dir=None,
+        run_id=None,
     ):
         super().__init__()
-        if not isinstance(monitor, str) or not monitor:
-            raise invalid("monitor", "a non-empty string", monitor)
-        self.monitor = monitor
-        self.min_delta = abs(check_float("min_delta", min_delta))
-        self.patience = check_int("patience", patience, low=0)
+        if not (monitor is None and self._AUTO_MONITOR) and (not isinstance(monitor, str) or not monitor):
+            raise invalid("monitor", "a non-empty string" + (" or None" if self._AUTO_MONITOR else ""), monitor)
+        self._auto_monitor = monitor is None
         self.verbose = int(verbose) if isinstance(verbose, bool) else check_int("verbose", verbose, low=0, high=2)
         self.mode = check_choice("mode", mode, ("auto", "min", "max"))
-        self.baseline = _check_optional_float("baseline", baseline)
         self.restore_best_weights = check_bool("restore_best_weights", restore_best_weights)
-        self.start_from_epoch = check_int("start_from_epoch", start_from_epoch, low=0)
-        self.min_delta_mode = check_choice("min_delta_mode", min_delta_mode, ("abs", "rel"))
-        self.smoothing = check_float("smoothing", smoothing, low=0.0, high=1.0, high_inclusive=False)
-        self.stopping_threshold = _check_optional_float("stopping_threshold", stopping_threshold)
-        self.divergence_threshold = _check_optional_float("divergence_threshold", divergence_threshold)
-        self.check_finite = check_bool("check_finite", check_finite)
-        self.criterion = check_choice("criterion", criterion, CRITERIA)
-        self.alpha = _check_optional_float("alpha", alpha, low=0.0, low_inclusive=False)
-        self.strip_length = check_int("strip_length", strip_length, low=1)
-        self.strips = check_int("strips", strips, low=1)
         if backup_dir is not None and not isinstance(backup_dir, (str, os.PathLike)):
             raise invalid("backup_dir", "a directory path or None", backup_dir)
         self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
-        self.monitor_op = None
-        self._sign = None
+        self.run_id = check_run_id(run_id)
+        self._policy = StoppingPolicy(
+            monitor=monitor,
+            sign=_FIXED_SIGNS.get(self.mode),
+            min_delta=min_delta,
+            patience=patience,
+            baseline=baseline,
+            start_from_epoch=start_from_epoch,
+            min_delta_mode=min_delta_mode,
+            smoothing=smoothing,
+            stopping_threshold=stopping_threshold,
+            divergence_threshold=divergence_threshold,
+            check_finite=check_finite,
+            criterion=criterion,
+            alpha=alpha,
+            strip_length=strip_length,
+            strips=strips,
+        )
+        self._backup = None
         self._reset()
+
+    # The policy's configuration and counters, as attributes of the callback (Keras's names).
+    monitor = _policy_attribute("monitor")
+    min_delta = _policy_attribute("min_delta")
+    patience = _policy_attribute("patience")
+    baseline = _policy_attribute("baseline")
+    start_from_epoch = _policy_attribute("start_from_epoch")
+    min_delta_mode = _policy_attribute("min_delta_mode")
+    smoothing = _policy_attribute("smoothing")
+    stopping_threshold = _policy_attribute("stopping_threshold")
+    divergence_threshold = _policy_attribute("divergence_threshold")
+    check_finite = _policy_attribute("check_finite")
+    criterion = _policy_attribute("criterion")
+    alpha = _policy_attribute("alpha")
+    strip_length = _policy_attribute("strip_length")
+    strips = _policy_attribute("strips")
+    wait = _policy_attribute("wait")
+    best = _policy_attribute("best")
+    best_epoch = _policy_attribute("best_epoch")
+    stopped_epoch = _policy_attribute("stopped_epoch")
+    stop_reason = _policy_attribute("stop_reason")
+
+    @property
+    def policy(self):
+        """The `StoppingPolicy` that decides when to stop."""
+        return self._policy
+
+    @property
+    def monitor_op(self):
+        """`keras.ops.less` when minimizing, `keras.ops.greater` when maximizing, `None` before it is known."""
+        sign = self._policy.sign
+        return None if sign is None else (keras.ops.less if sign > 0 else keras.ops.greater)
 
     # ------------------------------------------------------------------ state
 
     def _reset(self):
         """Clears every per-run value (called at the start of each `fit`)."""
-        self.wait = 0
-        self.stopped_epoch = 0
-        self.best = None
-        self.best_epoch = 0
+        self._policy.reset()
+        if self._auto_monitor:
+            self._policy.monitor = None
+            self._policy.sign = _FIXED_SIGNS.get(self.mode)
         self.best_weights = None
-        self.stop_reason = None
         self.restored_epoch = None
-        self._smoother = stopping_criteria.ExponentialMovingAverage(self.smoothing)
-        self._train_strip = []
-        self._strip_end_value = None
-        self._rising_strips = 0
         self._warned_missing = False
-        self._weights_saved = False
 
     def get_state(self):
-        """The run's state as a dict: plain Python values plus `"best_weights"` (a list of NumPy arrays or `None`).
+        """The run's state as a dict: the policy's plain Python values, the `"monitor"`, and `"best_weights"` (a
+        list of NumPy arrays or `None`).
 
         `set_state(get_state())` on a fresh instance continues the run exactly where it was.
         """
-        return {
-            "wait": self.wait,
-            "stopped_epoch": self.stopped_epoch,
-            "best": self.best,
-            "best_epoch": self.best_epoch,
-            "stop_reason": self.stop_reason,
-            "sign": self._sign,
-            "smoother": self._smoother.get_state(),
-            "train_strip": list(self._train_strip),
-            "strip_end_value": self._strip_end_value,
-            "rising_strips": self._rising_strips,
-            # Not copied: an improving epoch replaces the list, it never modifies it in place.
-            "best_weights": self.best_weights,
-        }
+        state = self._policy.get_state()
+        state["monitor"] = self.monitor
+        # Not copied: an improving epoch replaces the list, it never modifies it in place.
+        state["best_weights"] = self.best_weights
+        return state
 
     def set_state(self, state):
         """Restores a state returned by `get_state()`."""
-        self.wait = state["wait"]
-        self.stopped_epoch = state["stopped_epoch"]
-        self.best = state["best"]
-        self.best_epoch = state["best_epoch"]
-        self.stop_reason = state["stop_reason"]
-        self._set_sign(state["sign"])
-        self._smoother.set_state(state["smoother"])
-        self._train_strip = list(state["train_strip"])
-        self._strip_end_value = state["strip_end_value"]
-        self._rising_strips = state["rising_strips"]
+        if self._auto_monitor and state.get("monitor") is not None:
+            self.monitor = state["monitor"]
+        self._policy.set_state(state)
         self.best_weights = state.get("best_weights")
-
-    def _backup_paths(self):
-        stem = os.path.join(self.backup_dir, f"kreg_{type(self).__name__}_{self.monitor}")
-        return stem + ".json", stem + ".best.npz"
-
-    def _save_backup(self):
-        state_path, weights_path = self._backup_paths()
-        os.makedirs(self.backup_dir, exist_ok=True)
-        state = self.get_state()
-        weights = state.pop("best_weights")
-        if weights is not None and not self._weights_saved:
-            with open(weights_path + ".tmp", "wb") as f:
-                np.savez(f, *weights)
-            os.replace(weights_path + ".tmp", weights_path)
-            self._weights_saved = True
-        state["has_weights"] = weights is not None
-        with open(state_path + ".tmp", "w") as f:
-            json.dump(state, f)
-        os.replace(state_path + ".tmp", state_path)
-
-    def _load_backup(self):
-        state_path, weights_path = self._backup_paths()
-        if not os.path.exists(state_path):
-            return False
-        with open(state_path) as f:
-            state = json.load(f)
-        state["best_weights"] = None
-        if state.pop("has_weights"):
-            with np.load(weights_path) as data:
-                state["best_weights"] = [data[f"arr_{i}"] for i in range(len(data.files))]
-        self.set_state(state)
-        self._weights_saved = True
-        return True
-
-    def _delete_backup(self):
-        for path in self._backup_paths():
-            if os.path.exists(path):
-                os.remove(path)
-
-    # ------------------------------------------------------------- direction
-
-    def _set_sign(self, sign):
-        self._sign = sign
-        if sign is not None:
-            self.monitor_op = keras.ops.less if sign > 0 else keras.ops.greater
-
-    def _infer_sign(self):
-        """+1 to minimize, -1 to maximize; `mode="auto"` infers it from the metric as Keras does."""
-        if self.mode != "auto":
-            return 1.0 if self.mode == "min" else -1.0
-        name = self.monitor.removeprefix("val_")
-        sign = 1.0 if name == "loss" else None
-        direction = declared_direction(self.model, name)
-        if direction is not None:
-            sign = -1.0 if direction == "up" else 1.0
-        if sign is None:
-            raise ValueError(
-                f"{type(self).__name__} callback received monitor={self.monitor}, but Keras isn't able to "
-                "automatically determine whether that metric should be maximized or minimized. Pass `mode='max'` "
-                "in order to monitor based on the highest metric value, or pass `mode='min'` in order to use the "
-                "lowest value."
-            )
-        return sign
-
-    def _is_improvement(self, value, reference):
-        if reference is None:
-            return True
-        delta = self.min_delta * abs(reference) if self.min_delta_mode == "rel" else self.min_delta
-        if self._sign > 0:
-            return value + delta < reference
-        return value - delta > reference
-
-    def _is_better(self, value, reference):
-        return self._sign * (reference - value) > 0.0
 
     # ------------------------------------------------------------- callbacks
 
     def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)  # kreg's training binding (proximal steps, schedules, `data_loss` in the logs)
         # Allow instances to be re-used across `model.fit()` calls, and resume an interrupted run.
         self._reset()
+        self._backup = None
         if self.backup_dir is not None:
-            self._load_backup()
+            config = self.get_config()
+            key = self.run_id or run_key(type(self).__name__, config, self.model)
+            owner = {"class": type(self).__name__, "monitor": config["monitor"]}
+            self._backup = StoppingBackup(self.backup_dir, key, owner=owner)
+            saved = self._backup.load()
+            if saved is not None:
+                state, best_weights = saved
+                self.set_state({**state, "best_weights": best_weights})
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        raw = self._get_monitor_value(logs)
+        if self.monitor is None and logs:
+            self.monitor = self._choose_monitor(logs)
+        value = self._monitor_value(logs)
         loss = _as_float(logs.get("loss"))
-        if self.check_finite and not _is_finite(loss):
-            self._stop(epoch, f"the training loss is {loss} at epoch {epoch + 1}")
-        if raw is None or self.stop_reason is not None:
-            self._after_epoch(epoch)
-            return
-        if self._sign is None:
+        if self._policy.needs_sign(value, loss):
             # Delayed until the model's metrics are all built.
-            self._set_sign(self._infer_sign())
-        if self.check_finite and not math.isfinite(raw):
-            self._stop(epoch, f"{self.monitor} is {raw} at epoch {epoch + 1}")
-            self._after_epoch(epoch)
-            return
-        if epoch < self.start_from_epoch:
-            return
-        value = self._smoother.update(raw) if self.smoothing else raw
-        self._observe(epoch, value, logs)
-        self.wait += 1
-        improved = self._is_improvement(value, self.best)
-        if improved:
-            self.best = value
-            self.best_epoch = epoch
-            if self.restore_best_weights:
-                self.best_weights = self.model.get_weights()
-                self._weights_saved = False
-            # Only restart the wait if both the baseline and the previous best were beaten (as Keras).
-            if self.baseline is None or self._is_improvement(value, self.baseline):
-                self.wait = 0
-        reason = self._threshold_reason(value)
-        if reason is None and not improved:
-            reason = self._criterion_reason(epoch, value)
-        if reason is not None:
-            self._stop(epoch, reason)
-        self._after_epoch(epoch)
+            self._policy.sign = monitor_sign(self.model, self.monitor, self.mode, caller=type(self).__name__)
+        decision = self._policy.update(epoch, value, train_loss=loss)
+        if decision.improved and self.restore_best_weights:
+            self.best_weights = self.model.get_weights()
+        if decision.stop:
+            self.model.stop_training = True
+        if self._backup is not None:
+            state = self.get_state()
+            best_weights = state.pop("best_weights")
+            self._backup.save(state, best_weights, weights_epoch=self.best_epoch)
 
     def on_train_end(self, logs=None):
-        if self.restore_best_weights and self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
-            self.restored_epoch = self.best_epoch
-        if self.verbose > 0 and (self.stop_reason is not None or self.restored_epoch is not None):
-            print(self.summary())
-        if self.backup_dir is not None:
-            self._delete_backup()
+        try:
+            if self.restore_best_weights and self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+                self.restored_epoch = self.best_epoch
+            if self.verbose > 0 and (self.stop_reason is not None or self.restored_epoch is not None):
+                print(self.summary())
+            if self._backup is not None:
+                self._backup.delete()
+        finally:
+            super().on_train_end(logs)
 
     def summary(self):
         """One line: why and when training stopped, and which epoch's weights were restored."""
@@ -349,17 +301,13 @@ class EarlyStopping(keras.callbacks.Callback):
 
     # --------------------------------------------------------------- helpers
 
-    def _after_epoch(self, epoch):
-        if self.backup_dir is not None:
-            self._save_backup()
+    def _choose_monitor(self, logs):
+        """The key to monitor when `monitor=None`, from the first epoch's logs (Keras's default here)."""
+        return "val_loss"
 
-    def _stop(self, epoch, reason):
-        if self.stop_reason is None:
-            self.stop_reason = reason
-            self.stopped_epoch = epoch
-        self.model.stop_training = True
-
-    def _get_monitor_value(self, logs):
+    def _monitor_value(self, logs):
+        if self.monitor is None:
+            return None
         value = logs.get(self.monitor)
         if value is None:
             if not self._warned_missing:
@@ -372,72 +320,20 @@ class EarlyStopping(keras.callbacks.Callback):
             return None
         return _as_float(value)
 
-    def _observe(self, epoch, value, logs):
-        """Per-epoch bookkeeping of the criteria, before the value is compared with the best."""
-        loss = logs.get("loss")
-        if loss is not None:
-            self._train_strip = (self._train_strip + [_as_float(loss)])[-self.strip_length :]
-        if (epoch + 1) % self.strip_length == 0:
-            self._rising_strips = stopping_criteria.update_rising_strips(
-                self._rising_strips, value, self._strip_end_value, self._sign
-            )
-            self._strip_end_value = value
-
-    def _threshold_reason(self, value):
-        if self.stopping_threshold is not None and self._is_better(value, self.stopping_threshold):
-            return f"{self.monitor}={value:.4g} reached stopping_threshold={self.stopping_threshold:g}"
-        if self.divergence_threshold is not None and self._is_better(self.divergence_threshold, value):
-            return f"{self.monitor}={value:.4g} is past divergence_threshold={self.divergence_threshold:g}"
-        return None
-
-    def _best_text(self):
-        return f"best {self.best:.4g} at epoch {self.best_epoch + 1}"
-
-    def _criterion_reason(self, epoch, value):
-        if self.criterion == "patience":
-            if self.wait >= self.patience and epoch > 0:
-                return f"{self.monitor} did not improve for {self.wait} epochs ({self._best_text()})"
-            return None
-        alpha = self.alpha if self.alpha is not None else DEFAULT_ALPHA.get(self.criterion)
-        if self.criterion == "gl":
-            loss = stopping_criteria.generalization_loss(value, self.best, self._sign)
-            if loss > alpha:
-                return f"generalization loss GL={loss:.3g} > alpha={alpha:g} ({self._best_text()})"
-            return None
-        if (epoch + 1) % self.strip_length != 0:
-            return None
-        if self.criterion == "pq":
-            if len(self._train_strip) < self.strip_length:
-                return None
-            quotient = stopping_criteria.progress_quotient(value, self.best, self._train_strip, self._sign)
-            if quotient > alpha:
-                return f"progress quotient PQ={quotient:.3g} > alpha={alpha:g} ({self._best_text()})"
-            return None
-        if self._rising_strips >= self.strips:
-            return f"{self.monitor} rose in {self._rising_strips} successive strips of {self.strip_length} epochs"
-        return None
-
     def get_config(self):
-        return {
-            "monitor": self.monitor,
-            "min_delta": self.min_delta,
-            "patience": self.patience,
-            "verbose": self.verbose,
-            "mode": self.mode,
-            "baseline": self.baseline,
-            "restore_best_weights": self.restore_best_weights,
-            "start_from_epoch": self.start_from_epoch,
-            "min_delta_mode": self.min_delta_mode,
-            "smoothing": self.smoothing,
-            "stopping_threshold": self.stopping_threshold,
-            "divergence_threshold": self.divergence_threshold,
-            "check_finite": self.check_finite,
-            "criterion": self.criterion,
-            "alpha": self.alpha,
-            "strip_length": self.strip_length,
-            "strips": self.strips,
-            "backup_dir": self.backup_dir,
-        }
+        config = self._policy.get_config()
+        del config["sign"]
+        config.update(
+            {
+                "monitor": None if self._auto_monitor else self.monitor,
+                "verbose": self.verbose,
+                "mode": self.mode,
+                "restore_best_weights": self.restore_best_weights,
+                "backup_dir": self.backup_dir,
+                "run_id": self.run_id,
+            }
+        )
+        return config
 
     @classmethod
     def from_config(cls, config):

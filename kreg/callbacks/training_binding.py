@@ -233,19 +233,25 @@ def active_binding(model):
 class BindingCallback(keras.callbacks.Callback):
     """Base of kreg's callbacks: takes the model's training binding for the length of `fit`.
 
-    Subclasses that override `on_train_begin`, `on_train_end` or `on_test_begin` call `super()`.
+    Subclasses that override `on_train_begin`, `on_train_end` or `on_test_begin` call `super()`. A model that is not a
+    compiled `keras.Model` (a test double) is not bound.
     """
 
+    binding = None
+
     def on_train_begin(self, logs=None):
-        self.binding = acquire(self.model, self.params)
+        model = self.model
+        bindable = isinstance(model, keras.Model) and getattr(model, "optimizer", None) is not None
+        self.binding = acquire(model, self.params) if bindable else None
 
     def on_test_begin(self, logs=None):
-        binding = active_binding(self.model)
-        if binding is not None:
-            binding.before_evaluation()
+        if self.binding is not None:
+            self.binding.before_evaluation()
 
     def on_train_end(self, logs=None):
-        release(self.model)
+        if self.binding is not None:
+            self.binding = None
+            release(self.model)
 
 
 @keras.saving.register_keras_serializable(package="kreg")

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+import kreg
 from kreg.callbacks import AdaptiveEarlyStopping, EarlyStopping
 
 
@@ -36,7 +37,7 @@ def drive(stopper, values, monitor="val_loss", model=None):
 
 def test_defaults():
     stopper = AdaptiveEarlyStopping()
-    assert stopper.monitor == "val_loss"
+    assert stopper.monitor is None  # chosen from the first epoch's logs
     assert stopper.patience == 10
     assert stopper.restore_best_weights is True
     assert stopper.check_finite is True
@@ -153,6 +154,104 @@ def test_real_fit_stops_and_restores_the_best_weights(backend, jit_compile):
         np.testing.assert_array_equal(a, b)
 
 
+# -------------------------------------------------------------- monitor=None: a penalty-free loss to watch
+
+
+def penalized_logs(epochs=40):
+    """A regularized run: the data loss bottoms out at epoch 9, while a shrinking penalty keeps `val_loss` falling."""
+    logs = []
+    for epoch in range(epochs):
+        data_loss = 1.0 + 0.01 * (epoch - 9) ** 2
+        penalty = 2.0 * 0.8**epoch
+        logs.append({"loss": data_loss, "val_data_loss": data_loss, "val_penalty": penalty})
+        logs[-1]["val_loss"] = data_loss + penalty if epoch < 12 else logs[-2]["val_loss"] - 1e-3
+    return logs
+
+
+def drive_logs(stopper, logs, model=None):
+    model = model or WeightsAreEpochs()
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    run = len(logs)
+    for epoch, epoch_logs in enumerate(logs):
+        model.weights = epoch
+        stopper.on_epoch_end(epoch, dict(epoch_logs))
+        if model.stop_training:
+            run = epoch + 1
+            break
+    stopper.on_train_end()
+    return run
+
+
+def test_default_monitor_is_the_penalty_free_loss_when_the_model_has_penalties():
+    logs = penalized_logs()
+    assert all(b["val_loss"] < a["val_loss"] for a, b in zip(logs, logs[1:]))  # val_loss "improves" throughout
+    model = WeightsAreEpochs()
+    stopper = AdaptiveEarlyStopping()
+    assert drive_logs(stopper, logs, model) == 20
+    assert stopper.monitor == "val_data_loss"
+    assert stopper.best_epoch == 9 and model.weights == 9
+    assert stopper.stop_reason.startswith("val_data_loss did not improve for 10 epochs")
+    assert stopper.get_config()["monitor"] is None
+    # Keras's val_loss, asked for explicitly, is honoured: it never stops and keeps the last epoch's weights.
+    explicit = AdaptiveEarlyStopping(monitor="val_loss")
+    model = WeightsAreEpochs()
+    assert drive_logs(explicit, logs, model) == 40
+    assert explicit.monitor == "val_loss" and explicit.get_config()["monitor"] == "val_loss"
+    assert explicit.stop_reason is None and model.weights == 39
+
+
+@pytest.mark.parametrize(
+    "first_logs",
+    [
+        {"loss": 1.0, "val_loss": 1.0},  # no penalty logged
+        {"loss": 1.0, "val_loss": 1.0, "val_data_loss": 1.0, "val_penalty": 0.0},  # penalties, all zero
+        {"loss": 1.0, "val_loss": 1.0, "val_penalty": 0.5},  # no data loss logged
+    ],
+)
+def test_default_monitor_is_val_loss_without_a_positive_penalty(first_logs):
+    stopper = AdaptiveEarlyStopping()
+    stopper.set_model(WeightsAreEpochs())
+    stopper.on_train_begin()
+    stopper.on_epoch_end(0, dict(first_logs))
+    assert stopper.monitor == "val_loss" and stopper.best == 1.0
+
+
+def test_default_monitor_is_chosen_at_the_first_epoch_and_kept_for_the_run():
+    stopper = AdaptiveEarlyStopping()
+    model = WeightsAreEpochs()
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    stopper.on_epoch_end(0, {})  # no logs: nothing chosen yet
+    assert stopper.monitor is None
+    stopper.on_epoch_end(1, {"val_loss": 3.0, "val_data_loss": 1.0, "val_penalty": np.float32(2.0)})
+    stopper.on_epoch_end(2, {"val_loss": 0.5, "val_data_loss": 0.5, "val_penalty": 0.0})  # penalty gone: still kept
+    assert stopper.monitor == "val_data_loss" and stopper.best == 0.5
+    # A resumed run keeps the choice of the interrupted one.
+    resumed = AdaptiveEarlyStopping()
+    resumed.set_model(model)
+    resumed.set_state(stopper.get_state())
+    assert resumed.monitor == "val_data_loss"
+    resumed.on_epoch_end(3, {"val_loss": 0.1, "val_data_loss": 0.4, "val_penalty": 0.0})
+    assert resumed.best == 0.4 and resumed.best_epoch == 3
+    # A new fit chooses again.
+    stopper.on_train_begin()
+    assert stopper.monitor is None
+    stopper.on_epoch_end(0, {"val_loss": 3.0})
+    assert stopper.monitor == "val_loss"
+
+
+def test_default_monitor_in_a_real_fit_without_penalties_is_val_loss():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 3)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    stopper = AdaptiveEarlyStopping()
+    history = model.fit(x, y, validation_split=0.25, epochs=3, verbose=0, callbacks=[stopper])
+    assert stopper.monitor == "val_loss" and stopper.monitor_op == keras.ops.less
+    assert stopper.best == min(history.history["val_loss"])
+
+
 def test_config_round_trip_and_serialization():
     stopper = AdaptiveEarlyStopping(patience=3, patience_ratio=0.5, max_patience=40, trend_test=False, smoothing=0.1)
     config = stopper.get_config()
@@ -172,6 +271,8 @@ def test_config_round_trip_and_serialization():
         ({"trend_test": 1}, "Expected a bool (True or False). Received: trend_test=1"),
         ({"patience": -1}, "Expected an integer >= 0. Received: patience=-1"),
         ({"criterion": "adaptive"}, "Received: criterion='adaptive'"),
+        ({"monitor": ""}, "Expected a non-empty string or None. Received: monitor=''"),
+        ({"run_id": "a/b"}, "Received: run_id='a/b'"),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -180,3 +281,43 @@ def test_bad_arguments(kwargs, message):
         AdaptiveEarlyStopping(**kwargs)
     assert str(error.value).startswith(f"Invalid value received for argument `{name}`.")
     assert message in str(error.value)
+
+
+def shrinking_penalty_problem():
+    """An over-parameterized regression whose validation data loss bottoms out early (epoch 10), next to a branch
+    that only carries an L2 penalty, shrinking geometrically for hundreds of epochs (its output is multiplied by 0):
+    Keras's `val_loss` (data loss + penalty) keeps "improving" long after the data loss has bottomed out."""
+    rng = np.random.default_rng(0)
+    n, p = 30, 60
+    w_true = rng.normal(size=(p, 1)) / np.sqrt(p)
+    x = rng.normal(size=(n + 300, p)).astype("float32")
+    y = (x @ w_true + 0.5 * rng.normal(size=(n + 300, 1))).astype("float32")
+    inputs = keras.Input((p,))
+    fitted = keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")(inputs)
+    idle = keras.layers.Dense(
+        1,
+        use_bias=False,
+        kernel_initializer=keras.initializers.Constant(1.0),
+        kernel_regularizer=kreg.regularizers.L2(0.05),
+    )(inputs)
+    outputs = keras.layers.Add()([fitted, keras.layers.Lambda(lambda t: 0.0 * t)(idle)])
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    return model, (x[:n], y[:n]), (x[n:], y[n:])
+
+
+def test_with_penalties_it_watches_the_data_loss_and_stops_near_its_minimum():
+    model, train, validation = shrinking_penalty_problem()
+    stopper = AdaptiveEarlyStopping()
+    history = model.fit(*train, validation_data=validation, epochs=300, batch_size=30, verbose=0, callbacks=[stopper])
+    h = history.history
+    best = int(np.argmin(h["val_data_loss"]))
+    assert stopper.monitor == "val_data_loss"
+    assert stopper.best_epoch == best and stopper.restored_epoch == best
+    assert len(h["loss"]) <= best + 15, "stops about one adaptive patience after the data loss's minimum"
+    assert int(np.argmin(h["val_loss"])) == len(h["loss"]) - 1, "val_loss was still 'improving' at the stop"
+    # Watching Keras's val_loss (data loss + shrinking penalty) instead does not stop in 120 epochs.
+    model, train, validation = shrinking_penalty_problem()
+    plain = AdaptiveEarlyStopping(monitor="val_loss")
+    history = model.fit(*train, validation_data=validation, epochs=120, batch_size=30, verbose=0, callbacks=[plain])
+    assert len(history.history["loss"]) == 120 and plain.stop_reason is None

@@ -413,7 +413,8 @@ def test_get_state_set_state_continues_the_run():
     assert model.weights == full.best_epoch
 
 
-def test_interrupted_and_resumed_fit_keeps_counting_and_keeps_the_best_weights(tmp_path):
+@pytest.mark.parametrize("run_id", [None, "trial-7"])
+def test_interrupted_and_resumed_fit_keeps_counting_and_keeps_the_best_weights(tmp_path, run_id):
     x, y = data(32)
     values = [0.9, 0.5, 0.3, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9]  # best at epoch 2; patience 4 stops at epoch 6
 
@@ -424,25 +425,35 @@ def test_interrupted_and_resumed_fit_keeps_counting_and_keeps_the_best_weights(t
 
     def run(backup_dir, interrupt, model, recorder=None):
         stopper = EarlyStopping(
-            monitor="scripted", mode="min", patience=4, restore_best_weights=True, backup_dir=backup_dir
+            monitor="scripted", mode="min", patience=4, restore_best_weights=True, backup_dir=backup_dir, run_id=run_id
         )
         callbacks = [ScriptedMetric("scripted", values), stopper, keras.callbacks.BackupAndRestore(str(tmp_path))]
         callbacks += ([recorder] if recorder else []) + ([Interrupt()] if interrupt else [])
         history = model.fit(x, y, epochs=10, verbose=0, callbacks=callbacks)
         return stopper, history
 
-    model = tiny_model()
+    def new_process_model():
+        # Without a run_id the files are keyed by the model's (auto-generated) names: a new process numbers them
+        # from scratch, as `clear_session` does. With a run_id a model rebuilt in the same process resumes too.
+        if run_id is None:
+            keras.backend.clear_session()
+        return tiny_model()
+
+    model = new_process_model()
     recorder = WeightRecorder()
     with pytest.raises(RuntimeError, match="interrupted"):
         run(str(tmp_path), True, model, recorder)
+    assert len(list((tmp_path / "kreg_early_stopping").glob("*.json"))) == 1
     # A new process: a new model and a new callback, resumed from the backups.
-    model = tiny_model()
+    model = new_process_model()
     stopper, history = run(str(tmp_path), False, model)
     assert history.epoch == [5, 6]
     assert stopper.stopped_epoch == 6 and stopper.best_epoch == 2
     assert stopper.stop_reason == "scripted did not improve for 4 epochs (best 0.3 at epoch 3)"
     assert_weights_equal(model.get_weights(), recorder.weights[2])
-    assert not tmp_path.exists() or not [p for p in tmp_path.iterdir() if p.name.startswith("kreg_")]
+    assert not tmp_path.exists() or not list(tmp_path.glob("kreg_early_stopping/*"))
+    if run_id is not None:
+        return
 
     # Without `backup_dir` the resumed callback starts over: it only sees epochs 5.. and keeps epoch 5's weights.
     model = tiny_model()
@@ -490,9 +501,12 @@ def test_config_round_trip_and_serialization():
         stopping_threshold=0.99,
         criterion="gl",
         alpha=3.0,
+        backup_dir="/tmp/ckpt",
+        run_id="trial-7",
     )
     config = stopper.get_config()
     assert config["alpha"] == 3.0 and config["criterion"] == "gl" and config["mode"] == "max"
+    assert config["run_id"] == "trial-7" and config["backup_dir"] == "/tmp/ckpt"
     assert EarlyStopping.from_config(config).get_config() == config
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(stopper))
     assert type(restored) is EarlyStopping and restored.get_config() == config
@@ -509,6 +523,7 @@ def test_defaults_are_keras_defaults():
     "kwargs, message",
     [
         ({"monitor": ""}, "Expected a non-empty string. Received: monitor=''"),
+        ({"monitor": None}, "Expected a non-empty string. Received: monitor=None"),
         ({"min_delta": float("nan")}, "Expected a finite float in (-inf, inf). Received: min_delta=nan"),
         ({"patience": -1}, "Expected an integer >= 0. Received: patience=-1"),
         ({"patience": 2.5}, "Expected an integer >= 0. Received: patience=2.5"),
@@ -527,6 +542,12 @@ def test_defaults_are_keras_defaults():
         ({"strip_length": 0}, "Expected an integer >= 1. Received: strip_length=0"),
         ({"strips": 0}, "Expected an integer >= 1. Received: strips=0"),
         ({"backup_dir": 3}, "Expected a directory path or None. Received: backup_dir=3"),
+        (
+            {"run_id": ""},
+            "Expected None or a non-empty string of letters, digits, '_', '.' and '-'. Received: run_id=''",
+        ),
+        ({"run_id": "runs/a"}, "Received: run_id='runs/a'"),
+        ({"run_id": 7}, "Received: run_id=7"),
     ],
 )
 def test_bad_arguments(kwargs, message):
