@@ -111,7 +111,13 @@ def test_ramp_matches_formula_at_each_step_of_a_compiled_fit(make_regularizer, p
     model.compile(keras.optimizers.SGD(0.0), "mse", jit_compile=jit_compile)
     y = model.predict(x, verbose=0)
     history = model.fit(
-        x, y, batch_size=8, epochs=RAMP_STEPS + 2, verbose=0, shuffle=False, callbacks=[kreg.callbacks.TrainingBinding()]
+        x,
+        y,
+        batch_size=8,
+        epochs=RAMP_STEPS + 2,
+        verbose=0,
+        shuffle=False,
+        callbacks=[kreg.callbacks.TrainingBinding()],
     )
     w = keras.ops.convert_to_numpy(model.layers[0].kernel)
     expected = [penalty(w, 0.5 * min(k / RAMP_STEPS, 1.0)) for k in range(RAMP_STEPS + 2)]
@@ -157,7 +163,13 @@ def test_activity_regularizer_validation_loss_and_loss_scaling_follow_the_schedu
     y = keras.ops.convert_to_numpy(model(x))
     epochs = RAMP_STEPS + 2
     history = model.fit(
-        x, y, batch_size=8, epochs=epochs, verbose=0, validation_data=(x, y), callbacks=[kreg.callbacks.TrainingBinding()]
+        x,
+        y,
+        batch_size=8,
+        epochs=epochs,
+        verbose=0,
+        validation_data=(x, y),
+        callbacks=[kreg.callbacks.TrainingBinding()],
     )
     w = keras.ops.convert_to_numpy(dense.kernel)
     base = np.sum(w**2) + np.sum(np.abs(y)) / len(x)  # Keras averages activity penalties over the batch
