@@ -17,7 +17,9 @@ data loss and penalty total     two `keras.metrics.Mean` updated in `compute_los
 ==============================  ==================================================  ===============================
 
 The layer attributes that `get_config` saves (`kernel_regularizer`, `kernel_constraint`, ...) are never touched,
-and each wrapper serializes as what it wraps, so a model saved during `fit` is clean too.
+and each wrapper serializes as what it wraps, so a model saved during `fit` loads with the user's objects. Its
+optimizer state, though, holds the SpectralNorm vectors of that `fit`, so `keras.saving.load_model` skips that
+optimizer state with Keras's warning (the weights load as usual).
 
 Every kreg callback (`TrainingBinding`, `EarlyStopping`, `AdaptiveEarlyStopping`, `RegularizationReport`) takes the
 binding of its model in `on_train_begin` and releases it in `on_train_end`: the first one binds, the last one

@@ -47,9 +47,12 @@ class ScheduledLayer(keras.layers.Layer):
         """
         if isinstance(value, dict):
             try:
-                value = schedules.deserialize(value)
+                schedule = schedules.deserialize(value)
             except (ValueError, TypeError) as error:
                 raise validation.invalid(name, "a number or a schedule (or its config dict)", value) from error
+            if not schedules.is_schedule(schedule):
+                raise validation.invalid(name, "a number or a schedule (or its config dict)", value)
+            value = schedule
         if schedules.is_schedule(value):
             if self.step is None:
                 self.step = self.add_weight(name="step", shape=(), dtype="int32", initializer="zeros", trainable=False)

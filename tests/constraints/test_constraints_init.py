@@ -1,5 +1,7 @@
 """`kreg.constraints.get`, `serialize` and `deserialize`: kreg's names first, Keras's as the fallback."""
 
+import sys
+
 import keras
 import pytest
 
@@ -65,5 +67,12 @@ def test_layers_accept_kreg_constraints_and_reload_them():
 
 
 def test_package_exports():
-    assert kreg.constraints.attach_state is kreg.constraints.spectral_norm.attach_state
+    assert kreg.constraints.SpectralNorm is kreg.constraints.spectral_norm.SpectralNorm
+    # What the training binding installs for the length of `fit`.
+    assert kreg.constraints.BoundSpectralNorm is kreg.constraints.spectral_norm.BoundSpectralNorm
+    assert kreg.constraints.ProximalConstraint is kreg.constraints.proximal.ProximalConstraint
+    assert {"BoundSpectralNorm", "ProximalConstraint", "SpectralNorm", "MaxNorm"} <= set(kreg.constraints.__all__)
+    # `attach_state` is gone (the binding made it), and the start vector moved to `kreg.ops`.
+    assert not hasattr(kreg.constraints, "attach_state")
+    assert kreg.ops.start_vector is sys.modules["kreg.ops.power_iteration"].start_vector
     assert "constraints" in kreg.__all__ and "layers" in kreg.__all__
