@@ -11,7 +11,8 @@ what it relies on is gone, so a Keras release that changes it fails loudly in kr
 - `raw_iterations(optimizer)`: the optimizer's update counter before gradient accumulation (`optimizer.iterations`
   is `raw // gradient_accumulation_steps`); it tells whether an `apply` really updates the weights.
 - `remove_optimizer_variables(optimizer, variables)`: the inverse of the public `optimizer.add_variable`, so that the
-  binding's SpectralNorm vectors do not outlive `fit` (nor end up in a saved optimizer state).
+  binding's SpectralNorm vectors do not outlive `fit` (nor end up in a saved optimizer state), and
+  `restore_optimizer_variables` to put the same ones back when the next `fit` reuses the binding (and its traced step).
 - `JaxStepThreading`: JAX's compiled train step is a pure function of `state = (trainable_variables,
   non_trainable_variables, optimizer_variables, metrics_variables)` (the layout documented in Keras's guide
   "Customizing what happens in `fit()` with JAX"). The optimizer's iteration count is in `optimizer_variables`, which
@@ -73,6 +74,18 @@ def remove_optimizer_variables(optimizer, variables):
             tracker.stored_ids.get("variables", set()).discard(id(variable))
     if any(id(v) in doomed for v in optimizer.variables):
         raise RuntimeError("kreg.keras_compat: could not remove the binding's variables from the optimizer.")
+
+
+def restore_optimizer_variables(optimizer, variables):
+    """Puts back, at the end of `optimizer.variables` and in order, variables removed by `remove_optimizer_variables`."""
+    tracker = getattr(optimizer, "_tracker", None)
+    if tracker is None or not hasattr(tracker, "add_to_store"):
+        raise RuntimeError("kreg.keras_compat: the optimizer no longer tracks its variables with a `_tracker`.")
+    for variable in variables:
+        tracker.add_to_store("variables", variable)
+    present = {id(v) for v in optimizer.variables}
+    if not all(id(v) in present for v in variables):
+        raise RuntimeError("kreg.keras_compat: could not put the binding's variables back into the optimizer.")
 
 
 class JaxStepThreading:
@@ -161,4 +174,5 @@ __all__ = [
     "inner_optimizer",
     "raw_iterations",
     "remove_optimizer_variables",
+    "restore_optimizer_variables",
 ]

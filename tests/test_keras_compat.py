@@ -86,3 +86,16 @@ def test_jax_train_step_state_layout_is_the_documented_one():
     assert "train_step" in vars(model) and "test_step" in vars(model)
     threading.uninstall()
     assert "train_step" not in vars(model) and "test_step" not in vars(model)
+
+
+def test_restore_optimizer_variables_puts_back_the_same_variables_in_order():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    model.fit(np.ones((4, 2)), np.ones(4), verbose=0)
+    before = [id(v) for v in model.optimizer.variables]
+    extra = [
+        model.optimizer.add_variable(shape=(2,), initializer="zeros", dtype="float32", name=f"e{i}") for i in (0, 1)
+    ]
+    keras_compat.remove_optimizer_variables(model.optimizer, extra)
+    keras_compat.restore_optimizer_variables(model.optimizer, extra)
+    assert [id(v) for v in model.optimizer.variables] == before + [id(v) for v in extra]

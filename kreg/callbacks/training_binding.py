@@ -35,7 +35,12 @@ from keras import ops
 from kreg import introspection
 from kreg.constraints.proximal import ProximalConstraint
 from kreg.constraints.spectral_norm import BoundSpectralNorm, SpectralNorm, leading_left_vector
-from kreg.keras_compat import JaxStepThreading, inner_optimizer, remove_optimizer_variables
+from kreg.keras_compat import (
+    JaxStepThreading,
+    inner_optimizer,
+    remove_optimizer_variables,
+    restore_optimizer_variables,
+)
 from kreg.regularizers.base import Regularizer
 from kreg.regularizers.bound import BoundRegularizer
 from kreg.step_source import StepSource
@@ -44,6 +49,16 @@ from kreg.step_source import StepSource
 _ATTRIBUTE = "_kreg_binding"
 #: The attribute of a model holding the binding's metrics (a tracked list, so that Keras reports them).
 _METRICS_ATTRIBUTE = "_kreg_binding_metrics"
+#: The attribute of a model holding its last (undone) binding, which the next `fit` reuses when nothing changed.
+_LAST_ATTRIBUTE = "_kreg_last_binding"
+
+
+def model_signature(model):
+    """What a binding depends on: the optimizer and every variable's regularizer and constraint, the activity
+    regularizers, and the train function Keras holds (`compile` and `kreg.attach` replace it)."""
+    variables = tuple((id(v), id(v.regularizer), id(v.constraint)) for v in model.variables)
+    activity = tuple(id(r) for _, r in introspection.activity_regularizers(model))
+    return (id(model.optimizer), id(getattr(model, "train_function", None)), variables, activity)
 
 
 class Binding:
@@ -55,6 +70,9 @@ class Binding:
     def __init__(self, model, params):
         self.model = model
         self.params = params
+        self.signature = model_signature(model)
+        self.traced_functions = None
+        self._compute_loss = None
         self.users = 0
         self.optimizer = inner_optimizer(model.optimizer)
         self.step_source = StepSource(model.optimizer)
@@ -87,6 +105,28 @@ class Binding:
         if introspection.has_penalties(model):
             self._track_loss_parts()
         self._retrace()
+
+    def rebind(self, params):
+        """Installs again exactly what `bind` installed (the same wrappers, vectors and metrics), and the train and
+        test functions traced with them, so that a `fit` following an unchanged one does not trace its step again.
+        """
+        self.params = params
+        self.users = 0
+        for owner, attribute, _, wrapper in self.bound_regularizers:
+            setattr(owner, attribute, wrapper)
+        for variable, _, wrapper in self.bound_constraints:
+            variable.constraint = wrapper
+        if self.vectors:
+            restore_optimizer_variables(self.optimizer, self.vectors)
+        if self.jax_threading is not None:
+            self.jax_threading.install()
+        if self.metrics:
+            setattr(self.model, _METRICS_ATTRIBUTE, list(self.metrics))
+            self.model.compute_loss = self._compute_loss
+        if self.traced_functions is not None:
+            self.model.train_function, self.model.test_function = self.traced_functions
+        else:
+            self._retrace()
 
     def _bind_regularizer(self, owner, attribute, regularizer):
         if not regularizer.needs_binding:
@@ -146,6 +186,7 @@ class Binding:
             penalty.update_state(penalty_total)
             return total
 
+        self._compute_loss = compute_loss
         model.compute_loss = compute_loss
 
     def _retrace(self):
@@ -181,7 +222,12 @@ class Binding:
             delattr(model, _METRICS_ATTRIBUTE)
             if "compute_loss" in vars(model):
                 del model.compute_loss
+        # Keep the functions traced with the wrappers for a next `fit` that changes nothing (`rebind`); the model
+        # gets fresh ones, traced without the wrappers if it is used without the binding.
+        self.traced_functions = (getattr(model, "train_function", None), getattr(model, "test_function", None))
         self._retrace()
+        self.signature = model_signature(model)
+        object.__setattr__(model, _LAST_ATTRIBUTE, self)
 
     def summary(self):
         parts = []
@@ -209,8 +255,13 @@ def acquire(model, params=None):
     if binding is None:
         if getattr(model, "optimizer", None) is None:
             raise ValueError("kreg's training binding needs a compiled model: call `model.compile(optimizer=...)`.")
-        binding = Binding(model, params)
-        binding.bind()
+        last = vars(model).get(_LAST_ATTRIBUTE)
+        if last is not None and last.signature == model_signature(model):
+            binding = last
+            binding.rebind(params)
+        else:
+            binding = Binding(model, params)
+            binding.bind()
         object.__setattr__(model, _ATTRIBUTE, binding)
     binding.users += 1
     return binding

@@ -332,7 +332,8 @@ def test_data_loss_and_penalty_are_in_the_logs_of_every_callback(position, jit_c
 
 def binding_artefacts(model):
     """Everything the binding may have left on `model` after `fit`."""
-    found = [name for name in vars(model) if name.startswith("_kreg")]
+    # `_kreg_last_binding` (not saved) is the undone binding a next `fit` reuses with its traced step.
+    found = [name for name in vars(model) if name.startswith("_kreg") and name != "_kreg_last_binding"]
     found += [m.name for m in model.metrics if m.name in ("data_loss", "penalty")]
     found += [name for name in ("train_step", "test_step", "compute_loss") if name in vars(model)]
     for variable in model.variables:
@@ -414,3 +415,19 @@ def test_an_interrupted_fit_is_unbound_by_the_next_one(jit_compile):
     assert binding_artefacts(model) != []  # Keras skips on_train_end after an exception
     model.fit(x, y, verbose=0, callbacks=[kreg.callbacks.TrainingBinding()])
     assert binding_artefacts(model) == []
+
+
+def test_a_second_fit_reuses_the_binding_and_its_traced_step_until_something_changes(jit_compile):
+    x, y = regression_problem()
+    model = linear_model(x.shape[1], L1(2.0, proximal=True), full_batch_lr(x), jit_compile)
+    fit_full_batch(model, x, y, steps=2, callbacks=[kreg.callbacks.TrainingBinding()])
+    first = model._kreg_last_binding
+    traced = model._kreg_last_binding.traced_functions
+    fit_full_batch(model, x, y, steps=2, callbacks=[kreg.callbacks.TrainingBinding()])
+    assert model._kreg_last_binding is first and first.traced_functions[0] is traced[0]
+    assert model.layers[0].kernel.constraint is None
+    fit_full_batch(model, x, y, steps=2)  # without the binding: no proximal step (a fresh trace)
+    kreg.attach(model, kreg.regularizers.L1(0.5, proximal=True))  # a change: the next fit binds anew
+    fit_full_batch(model, x, y, steps=100, callbacks=[kreg.callbacks.TrainingBinding()])
+    assert model._kreg_last_binding is not first
+    assert (_kernel(model) == 0).sum() > 20
