@@ -14,7 +14,7 @@ from keras import ops
 from kreg import validation
 from kreg.callbacks.metric_direction import declared_direction
 from kreg.callbacks.training_binding import BindingCallback
-from kreg.introspection import unwrap
+from kreg.introspection import unwrap, walk_layers
 from kreg.ops.weight_stats import NEAR_ZERO_SCALES, WeightStatistics
 from kreg.schedules import is_schedule
 from kreg.tensorboard import layouts
@@ -51,7 +51,9 @@ class RegularizationReport(BindingCallback):
       this callback takes): Keras's `loss` and `val_loss` both include the penalty, which hides part of the gap.
     - `metrics/<name>/train` and `metrics/<name>/validation`: the epoch logs, paired for the dashboard.
     - `schedules/learning_rate` and `schedules/<weight path>/<name>`: scheduled regularizer strengths (see
-      `scheduled_values`).
+      `scheduled_values`); `schedules/<layer path>/<name>`: the current rates of kreg's random layers, every layer
+      with a `current_values()` method (`ScheduledLayer` subclasses at their own step, `ConcreteDropout`'s learned
+      rate; see `layer_values`).
 
     Every weight statistic is computed by one compiled function over all weights (`kreg.ops.WeightStatistics`)
     and transferred to the host as one vector. A custom-scalars layout (train vs validation per metric, the gap,
@@ -272,11 +274,12 @@ class RegularizationReport(BindingCallback):
         return scalars
 
     def _schedule_scalars(self, model):
+        scalars = {f"schedules/{key}": value for key, value in layer_values(model).items()}
         optimizer = getattr(model, "optimizer", None)
         if optimizer is None:
-            return {}
+            return scalars
         optimizer = getattr(optimizer, "inner_optimizer", optimizer)
-        scalars = {"schedules/learning_rate": float(ops.convert_to_numpy(optimizer.learning_rate))}
+        scalars["schedules/learning_rate"] = float(ops.convert_to_numpy(optimizer.learning_rate))
         seen = set()
         for name, variable in zip(self._statistics.names, self._statistics.variables):
             regularizer = unwrap(getattr(variable, "regularizer", None))
@@ -350,6 +353,27 @@ def scheduled_values(regularizer, step):
             values[attribute.lstrip("_")] = float(ops.convert_to_numpy(value(step)))
         elif isinstance(value, keras.Variable) and tuple(value.shape) == ():
             values[attribute.lstrip("_")] = float(ops.convert_to_numpy(value.value))
+    return values
+
+
+def layer_values(model):
+    """The current rates of the layers of `model` that report them, as a dict `"<layer path>/<name>" -> float`.
+
+    Every layer found by `kreg.introspection.walk_layers` (nested models and wrapped layers included) with a
+    `current_values()` method returning `{name: value}` is asked: a `kreg.layers.ScheduledLayer` gives each
+    parameter at its own step, `ConcreteDropout` its learned `rate`. The key is the layer's `path` (its name when it
+    has no path yet).
+
+    Args:
+        model: a Keras model (or layer).
+    """
+    values = {}
+    for layer in walk_layers(model):
+        current_values = getattr(layer, "current_values", None)
+        if not callable(current_values):
+            continue
+        for name, value in current_values().items():
+            values[f"{layer.path or layer.name}/{name}"] = float(value)
     return values
 
 

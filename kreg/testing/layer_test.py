@@ -1,4 +1,5 @@
-"""`run_layer_test`: one call that exercises a whole layer the way Keras's own layer tests do, on public APIs."""
+"""Layer test helpers on public APIs: `run_layer_test` exercises a whole layer the way Keras's own layer tests do;
+`check_random_layer` checks what a layer that draws random numbers owes its users (identity at inference, seeds)."""
 
 import os
 import tempfile
@@ -129,4 +130,89 @@ def run_layer_test(
                 raise AssertionError(f"mixed_float16: output dtype {dtype} != compute dtype {mp_layer.compute_dtype}")
         finally:
             keras.config.set_dtype_policy(previous)
+    return layer
+
+
+def _as_numpy(x):
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def check_random_layer(
+    layer_cls,
+    init_kwargs=None,
+    input_shape=(8, 16),
+    seed=0,
+    input_dtype="float32",
+    inference_returns_input=True,
+):
+    """Checks the contract of a layer that draws random numbers, raising `AssertionError` on the first problem.
+
+    The layer must take a `seed` constructor argument (an integer, for its `keras.random.SeedGenerator`). Checks,
+    in order, on an eager backend tensor `x` of `input_shape`:
+
+        1. Inference: with `inference_returns_input=True` (noise, dropout, augmentation layers), a call with
+           `training=False` returns the input object itself (`out is x`: no copy, no multiplication by 1, no noise);
+           with `inference_returns_input=False` (a wrapper such as `ConcreteDropout` that runs a sub-layer), two
+           inference calls give identical outputs.
+        2. The same seed gives identical training outputs: two layers built with `seed=seed` (the second given the
+           weights of the first, so only the random draws can differ) return the same `layer(x, training=True)`.
+        3. A different seed (`seed + 1`) gives a different training output.
+        4. Successive training calls of one layer draw new noise: its second call differs from its first (a layer
+           that passes a fixed integer seed to `keras.random` would apply the same mask at every step).
+
+    Args:
+        layer_cls: the layer class.
+        init_kwargs: constructor arguments, without `seed`.
+        input_shape: the full input shape, batch dimension first (large enough for two draws to differ).
+        seed: the layer seed of checks 1-2 (check 3 also uses `seed + 1`); also seeds the generated input.
+        input_dtype: dtype of the generated input.
+        inference_returns_input: check 1 as `out is x` (`True`) or as a deterministic inference (`False`).
+
+    Returns:
+        The first layer built.
+
+    Example:
+
+    >>> from kreg.testing import check_random_layer
+    >>> check_random_layer(keras.layers.GaussianNoise, {"stddev": 0.1}, input_shape=(8, 16))
+    """
+    init_kwargs = dict(init_kwargs or {})
+    if "seed" in init_kwargs:
+        raise ValueError("check_random_layer sets the layer's `seed` itself: remove it from `init_kwargs`.")
+    x = keras.ops.convert_to_tensor(_random_input(input_shape, input_dtype, seed), dtype=input_dtype)
+
+    def build(layer_seed, weights_from=None):
+        layer = layer_cls(**init_kwargs, seed=layer_seed)
+        out = layer(x, training=False)  # builds the layer; a correct random layer draws nothing at inference
+        if weights_from is not None:
+            layer.set_weights(weights_from.get_weights())  # `weights` leave out the seed generators' states
+        return layer, out
+
+    # 1. Inference.
+    layer, inference = build(seed)
+    if inference_returns_input:
+        if inference is not x:
+            raise AssertionError(
+                "the layer did not return its input object at inference (training=False): `out is x` is false "
+                "(it copied, rescaled or changed the input)"
+            )
+    elif not np.array_equal(_as_numpy(layer(x, training=False)), _as_numpy(inference)):
+        raise AssertionError("two inference calls (training=False) gave different outputs")
+
+    # 2. Same seed, same draws.
+    twin, _ = build(seed, weights_from=layer)
+    first = _as_numpy(layer(x, training=True))
+    if not np.array_equal(first, _as_numpy(twin(x, training=True))):
+        raise AssertionError(f"two layers with the same seed ({seed}) gave different training outputs")
+    if np.array_equal(first, _as_numpy(x)):
+        raise AssertionError("the training call (training=True) returned its input unchanged: no noise was drawn")
+
+    # 3. Different seed, different draws.
+    other, _ = build(seed + 1, weights_from=layer)
+    if np.array_equal(first, _as_numpy(other(x, training=True))):
+        raise AssertionError(f"layers with seeds {seed} and {seed + 1} gave identical training outputs")
+
+    # 4. New draws at every call.
+    if np.array_equal(first, _as_numpy(layer(x, training=True))):
+        raise AssertionError("two successive training calls of one layer gave identical outputs (a fixed seed?)")
     return layer

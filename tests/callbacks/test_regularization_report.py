@@ -13,7 +13,10 @@ from sklearn.datasets import load_digits
 from tensorboard.plugins.custom_scalar import layout_pb2
 
 import kreg
+from kreg import validation
 from kreg.callbacks.regularization_report import RegularizationReport, metric_direction, scheduled_values
+from kreg.layers.concrete_dropout import ConcreteDropout
+from kreg.layers.scheduled_layer import ScheduledLayer
 from kreg.tensorboard.event_reader import read_scalars, read_tensors
 
 STEPS_PER_EPOCH = 3
@@ -443,3 +446,47 @@ def test_kreg_scheduled_regularizer_is_logged_at_the_step(tmp_path, jit_compile)
     kernel = keras.ops.convert_to_numpy(model.layers[0].kernel)
     penalties = [v for _, v in scalars["penalty/ramped/dense/kernel"]]
     np.testing.assert_allclose(penalties, [s * np.sum(kernel**2) for s in strengths], rtol=1e-5)
+
+
+class ScheduledNoise(ScheduledLayer):
+    """Additive Gaussian noise whose `stddev` may follow the layer's step (a minimal `ScheduledLayer`)."""
+
+    def __init__(self, stddev=0.1, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.scheduled_parameter("stddev", stddev, lambda name, value: validation.check_float(name, value, low=0.0))
+
+    def call(self, x, training=False):
+        if not training:
+            return x
+        stddev = self.current("stddev")
+        self.advance(training)
+        noise = keras.random.normal(ops.shape(x), dtype=x.dtype, seed=self.seed_generator)
+        return x + ops.cast(stddev, x.dtype) * noise
+
+
+@pytest.mark.filterwarnings("ignore:RegularizationReport. .fit. has no validation data")
+def test_the_rates_of_scheduled_and_concrete_dropout_layers_are_logged(tmp_path, jit_compile):
+    """`schedules/<layer path>/<name>`: a ScheduledLayer's stddev at its step, ConcreteDropout's learned rate."""
+    ramp = kreg.schedules.Linear(0.0, 0.3, steps=6)
+    concrete = ConcreteDropout(keras.layers.Dense(1), init_rate=0.3, seed=1, name="concrete")
+    model = keras.Sequential([keras.Input((8,)), ScheduledNoise(ramp, seed=0, name="noise"), concrete], name="net")
+    model.compile(keras.optimizers.Adam(0.05), "mse", jit_compile=jit_compile)
+    x = np.random.default_rng(0).normal(size=(16, 8)).astype("float32")
+    rates = []
+
+    class RecordRate(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model  # noqa: B018 (on JAX, reading `self.model` syncs the trained values into the variables)
+            rates.append(concrete.rate)
+
+    report = RegularizationReport(tmp_path, layout=False, sparsity_table=False)
+    model.fit(x, x[:, :1], batch_size=8, epochs=3, verbose=0, callbacks=[report, RecordRate()])
+    scalars = read_scalars(os.path.join(tmp_path, "regularization"))
+    steps, stddevs = zip(*scalars["schedules/net/noise/stddev"])
+    assert steps == (0, 1, 2)
+    expected = [float(ramp(2 * (epoch + 1))) for epoch in range(3)]  # the layer's step: 2 training calls per epoch
+    np.testing.assert_allclose(stddevs, expected, rtol=1e-6)
+    assert int(ops.convert_to_numpy(model.get_layer("noise").step.value)) == 6
+    logged = [value for _, value in scalars["schedules/net/concrete/rate"]]
+    np.testing.assert_allclose(logged, rates, rtol=1e-6)
+    assert len(set(logged)) == 3 and all(0 < rate < 1 for rate in logged)  # learned: it moves every epoch
