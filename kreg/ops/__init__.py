@@ -1,22 +1,37 @@
 """Pure `keras.ops` functions used by kreg's regularizers, constraints, layers and callbacks."""
 
+from kreg.ops.concrete import concrete_dropout, concrete_dropout_mask, concrete_dropout_regularizer, relaxed_bernoulli
 from kreg.ops.conv_spectrum import conv_singular_values, conv_spectral_norm, conv_transfer_matrices
+from kreg.ops.drop import drop_block, drop_block_gamma, drop_block_mask, drop_path
 from kreg.ops.group_threshold import group_norms, group_soft_threshold
+from kreg.ops.noise import drop_connect, gaussian_noise, multiplicative_noise, uniform_noise
 from kreg.ops.power_iteration import as_matrix, l2_normalize, power_iteration, start_vector
 from kreg.ops.proximal import soft_threshold
 from kreg.ops.weight_stats import WeightStatistics, weight_statistics
 
 __all__ = [
     "as_matrix",
+    "concrete_dropout",
+    "concrete_dropout_mask",
+    "concrete_dropout_regularizer",
     "conv_singular_values",
     "conv_spectral_norm",
     "conv_transfer_matrices",
+    "drop_block",
+    "drop_block_gamma",
+    "drop_block_mask",
+    "drop_connect",
+    "drop_path",
+    "gaussian_noise",
     "group_norms",
     "group_soft_threshold",
     "l2_normalize",
+    "multiplicative_noise",
     "power_iteration",
+    "relaxed_bernoulli",
     "soft_threshold",
     "start_vector",
+    "uniform_noise",
     "WeightStatistics",
     "weight_statistics",
 ]
