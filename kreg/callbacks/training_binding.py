@@ -89,6 +89,7 @@ class Binding:
 
     def bind(self):
         model = self.model
+        self._keep_clean_functions()
         for variable, regularizer in introspection.weight_regularizers(model):
             if isinstance(regularizer, Regularizer):
                 if getattr(regularizer, "needs_reference", False):
@@ -105,6 +106,7 @@ class Binding:
         if introspection.has_penalties(model):
             self._track_loss_parts()
         self._retrace()
+        self._record_bound_functions()
 
     def rebind(self, params):
         """Installs again exactly what `bind` installed (the same wrappers, vectors and metrics), and the train and
@@ -112,6 +114,7 @@ class Binding:
         """
         self.params = params
         self.users = 0
+        self._keep_clean_functions()
         for owner, attribute, _, wrapper in self.bound_regularizers:
             setattr(owner, attribute, wrapper)
         for variable, _, wrapper in self.bound_constraints:
@@ -127,6 +130,7 @@ class Binding:
             self.model.train_function, self.model.test_function = self.traced_functions
         else:
             self._retrace()
+        self._record_bound_functions()
 
     def _bind_regularizer(self, owner, attribute, regularizer):
         if not regularizer.needs_binding:
@@ -189,6 +193,18 @@ class Binding:
         self._compute_loss = compute_loss
         model.compute_loss = compute_loss
 
+    def _record_bound_functions(self):
+        model = self.model
+        self.bound_function_ids = (
+            id(getattr(model, "train_function", None)),
+            id(getattr(model, "test_function", None)),
+        )
+
+    def _keep_clean_functions(self):
+        # The model's train and test functions without the binding (traced or not), put back by `unbind`, so that a
+        # `fit` without kreg callbacks after this one does not trace its step again either.
+        self.clean_functions = (getattr(self.model, "train_function", None), getattr(self.model, "test_function", None))
+
     def _retrace(self):
         # A step traced before (a previous `fit`, `evaluate`) would not see what changed: trace it again.
         if getattr(self.model, "train_function", None) is not None:
@@ -223,9 +239,15 @@ class Binding:
             if "compute_loss" in vars(model):
                 del model.compute_loss
         # Keep the functions traced with the wrappers for a next `fit` that changes nothing (`rebind`); the model
-        # gets fresh ones, traced without the wrappers if it is used without the binding.
-        self.traced_functions = (getattr(model, "train_function", None), getattr(model, "test_function", None))
-        self._retrace()
+        # gets back the ones it had before the binding.
+        current = (getattr(model, "train_function", None), getattr(model, "test_function", None))
+        if tuple(map(id, current)) == self.bound_function_ids:
+            self.traced_functions = current
+            model.train_function, model.test_function = self.clean_functions
+        else:
+            # Something replaced the functions during `fit` (`kreg.attach`): neither set is current any more.
+            self.traced_functions = None
+            self._retrace()
         self.signature = model_signature(model)
         object.__setattr__(model, _LAST_ATTRIBUTE, self)
 

@@ -426,7 +426,10 @@ def test_a_second_fit_reuses_the_binding_and_its_traced_step_until_something_cha
     fit_full_batch(model, x, y, steps=2, callbacks=[kreg.callbacks.TrainingBinding()])
     assert model._kreg_last_binding is first and first.traced_functions[0] is traced[0]
     assert model.layers[0].kernel.constraint is None
-    fit_full_batch(model, x, y, steps=2)  # without the binding: no proximal step (a fresh trace)
+    clean = model.train_function  # the model's own function is back after each bound fit, traced once
+    fit_full_batch(model, x, y, steps=2)  # without the binding: no proximal step
+    fit_full_batch(model, x, y, steps=2, callbacks=[kreg.callbacks.TrainingBinding()])
+    assert model.train_function is clean and model._kreg_last_binding is first
     kreg.attach(model, kreg.regularizers.L1(0.5, proximal=True))  # a change: the next fit binds anew
     fit_full_batch(model, x, y, steps=100, callbacks=[kreg.callbacks.TrainingBinding()])
     assert model._kreg_last_binding is not first
