@@ -38,7 +38,7 @@ import keras
 import numpy as np
 
 import kreg
-from benchmarks.timing import median_ratio, median_time, paired_rounds
+from benchmarks.timing import median_ratio, median_time, paired_rounds, set_torch_threads
 from kreg.layers.drop_block import DropBlock2D
 from kreg.layers.drop_path import DropPath, drop_path_rates
 
@@ -124,25 +124,14 @@ def inference_op_count(model, x):
     return None
 
 
-def _torch_threads(count):
-    """Sets PyTorch's intra-op threads (returns the previous count); `None` on other backends."""
-    if keras.backend.backend() != "torch":
-        return None
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    return previous
-
-
 def run(repeats=REPEATS, torch_threads=1):
     """Returns the rows: training step ratios to Keras's layers, then inference ratios to the net without layers."""
-    previous = _torch_threads(torch_threads) if torch_threads else None
+    previous = set_torch_threads(torch_threads) if torch_threads else None
     try:
         return _run(repeats)
     finally:
         if previous is not None:
-            _torch_threads(previous)
+            set_torch_threads(previous)
 
 
 def _run(repeats):

@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 import kreg
-from benchmarks.timing import interleaved_times, median_ratio, median_time
+from benchmarks.timing import interleaved_times, median_ratio, median_time, set_torch_threads
 from kreg.layers.noise import GaussianNoise
 from kreg.layers.weight_noise import DropConnect, WeightNoise
 
@@ -99,25 +99,14 @@ def mlp(wrap=None, activation_noise=False, jit_compile="auto"):
     return model
 
 
-def _torch_threads(count):
-    """Sets PyTorch's intra-op threads (returns the previous count); `None` on other backends."""
-    if keras.backend.backend() != "torch":
-        return None
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    return previous
-
-
 def run(repeats=REPEATS, torch_threads=1):
     """Returns the rows: the plain step time, then each variant's step-time ratio to it (and the target)."""
-    previous = _torch_threads(torch_threads) if torch_threads else None
+    previous = set_torch_threads(torch_threads) if torch_threads else None
     try:
         return _run(repeats)
     finally:
         if previous is not None:
-            _torch_threads(previous)
+            set_torch_threads(previous)
 
 
 def _rotated_rounds(fns, repeats):

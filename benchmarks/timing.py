@@ -41,3 +41,16 @@ def median_ratio(rounds, name, baseline):
 def median_time(rounds, name):
     """The median over `rounds` of the seconds `name` took."""
     return float(np.median([r[name] for r in rounds]))
+
+
+def set_torch_threads(count):
+    """Sets PyTorch's intra-op threads and returns the previous count; `None` (and nothing set) on other backends."""
+    import keras
+
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    return previous

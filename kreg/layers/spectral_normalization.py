@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from kreg import validation
+from kreg.layers.kernel_swap import call_with_kernel
 from kreg.ops.power_iteration import as_matrix, l2_normalize, power_iteration, start_vector
 
 
@@ -93,20 +94,9 @@ class SpectralNormalization(keras.layers.Wrapper):
         return ops.cast(kernel.value, "float32") / sigma
 
     def call(self, inputs, training=False):
-        kernel = self.layer.kernel
         normalized = self.normalized_kernel(training=bool(training) if training is not None else False)
-        # Run the wrapped layer with `W / sigma` in place of `W`: a stateless scope maps each of its variables to a
-        # value (the current ones, the kernel replaced), so the gradient flows to `W` through the mapped tensor.
-        variables = self.layer.variables
-        mapping = [(variable, normalized if variable is kernel else variable.value) for variable in variables]
-        with keras.StatelessScope(state_mapping=mapping, collect_losses=True) as scope:
-            outputs = self.layer(inputs, training=training)
-        for variable in variables:
-            if variable is not kernel and not variable.trainable:
-                variable.assign(scope.get_current_value(variable))
-        for loss in scope.losses:
-            self.add_loss(loss)
-        return outputs
+        # Run the wrapped layer with `W / sigma` in place of `W`; the gradient flows to `W` through it.
+        return call_with_kernel(self, self.layer, normalized, inputs, training)
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)

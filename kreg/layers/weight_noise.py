@@ -16,6 +16,7 @@ import copy
 import keras
 
 from kreg import schedules, validation
+from kreg.layers.kernel_swap import call_with_kernel
 from kreg.layers.scheduled_layer import ScheduledLayer, is_zero
 from kreg.ops import noise
 
@@ -86,21 +87,10 @@ class _KernelWrapper(ScheduledLayer, keras.layers.Wrapper):
     def call(self, inputs, training=False):
         if not training or is_zero(self._rate_parameters[self.PARAMETER]):
             return self.layer(inputs, training=training)
-        kernel = self.layer.kernel
         perturbed = self.perturbed_kernel(training=True)
         self.advance(training)
-        # A stateless scope maps each variable of the wrapped layer to a value (the kernel to the perturbed one), so
-        # the wrapped layer computes with it and the gradient flows to the kernel through the mapped tensor.
-        variables = self.layer.variables
-        mapping = [(variable, perturbed if variable is kernel else variable.value) for variable in variables]
-        with keras.StatelessScope(state_mapping=mapping, collect_losses=True) as scope:
-            outputs = self.layer(inputs, training=training)
-        for variable in variables:
-            if variable is not kernel and not variable.trainable:
-                variable.assign(scope.get_current_value(variable))
-        for loss in scope.losses:
-            self.add_loss(loss)
-        return outputs
+        # The wrapped layer computes with the perturbed kernel; the gradient flows to the kernel through it.
+        return call_with_kernel(self, self.layer, perturbed, inputs, training)
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)
