@@ -67,9 +67,7 @@ class _DropBlock(ScheduledLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"rate": self.parameter_config("rate"), "block_size": self.block_size, "data_format": self.data_format}
-        )
+        config.update({"block_size": self.block_size, "data_format": self.data_format})
         return config
 
 

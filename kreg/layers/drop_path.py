@@ -105,10 +105,5 @@ class DropPath(ScheduledLayer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def get_config(self):
-        config = super().get_config()
-        config["rate"] = self.parameter_config("rate")
-        return config
-
 
 __all__ = ["DropPath", "check_rate", "check_rate_schedule", "drop_path_rates"]

@@ -42,11 +42,6 @@ class _NoiseLayer(ScheduledLayer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def get_config(self):
-        config = super().get_config()
-        config[self.PARAMETER] = self.parameter_config(self.PARAMETER)
-        return config
-
 
 @keras.saving.register_keras_serializable(package="kreg")
 class GaussianNoise(_NoiseLayer):

@@ -24,7 +24,7 @@ class ScheduledLayer(keras.layers.Layer):
     A subclass calls `self.scheduled_parameter(name, value, check)` in `__init__` for each such parameter (after
     `super().__init__`), reads its current value with `self.current(name)` in `call`, and calls
     `self.advance(training)` once per call. `current_values()` gives every parameter's current value as floats (what
-    `RegularizationReport` logs).
+    `RegularizationReport` logs); `get_config()` includes every parameter (its float, or its schedule's config).
 
     Args:
         seed: an integer seed for the layer's `keras.random.SeedGenerator`, or `None`.
@@ -89,6 +89,7 @@ class ScheduledLayer(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config["seed"] = self.seed
+        config.update({name: self.parameter_config(name) for name in self._rate_parameters})
         return config
 
 

@@ -95,11 +95,6 @@ class _KernelWrapper(ScheduledLayer, keras.layers.Wrapper):
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config[self.PARAMETER] = self.parameter_config(self.PARAMETER)
-        return config
-
     @classmethod
     def from_config(cls, config, custom_objects=None):
         # `keras.layers.Wrapper.from_config` pops "layer" from the dict it receives: work on a copy.
