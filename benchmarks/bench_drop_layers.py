@@ -38,7 +38,8 @@ import keras
 import numpy as np
 
 import kreg
-from benchmarks.timing import median_ratio, median_time, paired_rounds, set_torch_threads
+from benchmarks import timing
+from benchmarks.timing import median_ratio, median_time, paired_rounds
 from kreg.layers.drop_block import DropBlock2D
 from kreg.layers.drop_path import DropPath, drop_path_rates
 
@@ -126,12 +127,8 @@ def inference_op_count(model, x):
 
 def run(repeats=REPEATS, torch_threads=1):
     """Returns the rows: training step ratios to Keras's layers, then inference ratios to the net without layers."""
-    previous = set_torch_threads(torch_threads) if torch_threads else None
-    try:
+    with timing.torch_threads(torch_threads or None):
         return _run(repeats)
-    finally:
-        if previous is not None:
-            set_torch_threads(previous)
 
 
 def _run(repeats):

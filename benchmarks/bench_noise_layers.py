@@ -31,7 +31,8 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 import kreg
-from benchmarks.timing import interleaved_times, median_ratio, median_time, set_torch_threads
+from benchmarks import timing
+from benchmarks.timing import interleaved_times, median_ratio, median_time
 from kreg.layers.noise import GaussianNoise
 from kreg.layers.weight_noise import DropConnect, WeightNoise
 
@@ -101,12 +102,8 @@ def mlp(wrap=None, activation_noise=False, jit_compile="auto"):
 
 def run(repeats=REPEATS, torch_threads=1):
     """Returns the rows: the plain step time, then each variant's step-time ratio to it (and the target)."""
-    previous = set_torch_threads(torch_threads) if torch_threads else None
-    try:
+    with timing.torch_threads(torch_threads or None):
         return _run(repeats)
-    finally:
-        if previous is not None:
-            set_torch_threads(previous)
 
 
 def _rotated_rounds(fns, repeats):

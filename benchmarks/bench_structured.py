@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 import kreg
+from benchmarks import timing
 from benchmarks.timing import median_ratio, median_time, paired_rounds
 
 BATCH = 64
@@ -38,28 +39,13 @@ CANDIDATES = {
 }
 
 
-def _torch_threads(count):
-    """Sets PyTorch's intra-op threads (returns the previous count); `None` on other backends."""
-    if keras.backend.backend() != "torch":
-        return None
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    return previous
-
-
 def run(repeats=11, torch_threads=1):
     """`torch_threads`: on a small shared CPU, PyTorch's default of one thread per core stalls each op while a
     thread waits to be scheduled, a cost proportional to the number of ops rather than to their work, which
     swamps the comparison (measured here: SO penalty 51 ms with 2 threads under load, 0.7 ms with 1). Both sides
     of every ratio run with the same setting; pass `None` to keep PyTorch's default."""
-    previous = _torch_threads(torch_threads) if torch_threads else None
-    try:
+    with timing.torch_threads(torch_threads or None):
         return _run(repeats)
-    finally:
-        if previous is not None:
-            _torch_threads(previous)
 
 
 def _run(repeats):

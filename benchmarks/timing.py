@@ -1,5 +1,6 @@
 """Side-by-side timing helpers for the benchmarks."""
 
+import contextlib
 import time
 
 import numpy as np
@@ -43,14 +44,19 @@ def median_time(rounds, name):
     return float(np.median([r[name] for r in rounds]))
 
 
-def set_torch_threads(count):
-    """Sets PyTorch's intra-op threads and returns the previous count; `None` (and nothing set) on other backends."""
+@contextlib.contextmanager
+def torch_threads(count):
+    """Within the block, PyTorch uses `count` intra-op threads (`None`: unchanged); nothing on other backends."""
     import keras
 
-    if keras.backend.backend() != "torch":
-        return None
+    if count is None or keras.backend.backend() != "torch":
+        yield
+        return
     import torch
 
     previous = torch.get_num_threads()
     torch.set_num_threads(count)
-    return previous
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -26,7 +26,7 @@ import warnings
 import keras
 
 from kreg import regularizers as kreg_regularizers
-from kreg.introspection import unwrap, walk_layers
+from kreg.introspection import retrace, unwrap, walk_layers
 
 #: The weight kinds a rule may name, and the attribute names of the variable for each kind, tried in order.
 #: A kind `k` is set on the layer as `k_regularizer` / `k_constraint` (Keras's constructor argument names).
@@ -242,14 +242,6 @@ def _copy(obj):
     return obj
 
 
-def _reset_compiled_functions(model):
-    # A compiled train/test step traced before the change would not see the new regularizer or constraint.
-    if getattr(model, "train_function", None) is not None:
-        model.make_train_function(force=True)
-    if getattr(model, "test_function", None) is not None:
-        model.make_test_function(force=True)
-
-
 def attach(model, rules, overwrite=True):
     """Attaches regularizers and constraints to the weights of an already-built model.
 
@@ -299,7 +291,7 @@ def attach(model, rules, overwrite=True):
         if not plan:
             warnings.warn(f"kreg.attach: rule {rule!r} matched no weight of model '{model.name}'.", UserWarning, 2)
     if summary:
-        _reset_compiled_functions(model)
+        retrace(model)
     return summary
 
 
@@ -408,7 +400,7 @@ def detach(model, layers=None, weights=None, regularizers=True, constraints=True
                 setattr(layer, f"{kind}_constraint", None)
             summary.append(Attachment(layer.name, kind, variable.path, removed_regularizer, removed_constraint))
     if summary:
-        _reset_compiled_functions(model)
+        retrace(model)
     return summary
 
 

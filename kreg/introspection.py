@@ -1,4 +1,4 @@
-"""Walking a model: its layers, and the regularizers and constraints on them.
+"""Walking a model: its layers, and the regularizers and constraints on them; re-tracing its compiled steps.
 
 Plain functions over Keras's public objects (`Layer`, `Variable`), with no kreg import, so that every kreg module can
 use them: `kreg.attach`, the training binding and the report.
@@ -54,4 +54,13 @@ def unwrap(obj):
     return obj
 
 
-__all__ = ["activity_regularizers", "has_penalties", "unwrap", "walk_layers", "weight_regularizers"]
+def retrace(model):
+    """Makes `model` trace its train and test steps again at their next call (those traced before a change to its
+    regularizers or constraints would not see it). Untraced steps (`None`) are left for Keras to make."""
+    if getattr(model, "train_function", None) is not None:
+        model.make_train_function(force=True)
+    if getattr(model, "test_function", None) is not None:
+        model.make_test_function(force=True)
+
+
+__all__ = ["activity_regularizers", "has_penalties", "retrace", "unwrap", "walk_layers", "weight_regularizers"]

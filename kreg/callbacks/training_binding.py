@@ -105,7 +105,7 @@ class Binding:
             self.jax_threading.install()
         if introspection.has_penalties(model):
             self._track_loss_parts()
-        self._retrace()
+        introspection.retrace(self.model)
         self._record_bound_functions()
 
     def rebind(self, params):
@@ -129,7 +129,7 @@ class Binding:
         if self.traced_functions is not None:
             self.model.train_function, self.model.test_function = self.traced_functions
         else:
-            self._retrace()
+            introspection.retrace(self.model)
         self._record_bound_functions()
 
     def _bind_regularizer(self, owner, attribute, regularizer):
@@ -205,13 +205,6 @@ class Binding:
         # `fit` without kreg callbacks after this one does not trace its step again either.
         self.clean_functions = (getattr(self.model, "train_function", None), getattr(self.model, "test_function", None))
 
-    def _retrace(self):
-        # A step traced before (a previous `fit`, `evaluate`) would not see what changed: trace it again.
-        if getattr(self.model, "train_function", None) is not None:
-            self.model.make_train_function(force=True)
-        if getattr(self.model, "test_function", None) is not None:
-            self.model.make_test_function(force=True)
-
     def before_evaluation(self):
         if self.jax_threading is not None:
             self.jax_threading.sync_host_step()
@@ -247,7 +240,7 @@ class Binding:
         else:
             # Something replaced the functions during `fit` (`kreg.attach`): neither set is current any more.
             self.traced_functions = None
-            self._retrace()
+            introspection.retrace(self.model)
         self.signature = model_signature(model)
         object.__setattr__(model, _LAST_ATTRIBUTE, self)
 

@@ -15,6 +15,7 @@ import keras
 from keras import ops
 
 from kreg import validation
+from kreg.layers.kernel_swap import kernel_of
 from kreg.ops.concrete import concrete_dropout, concrete_dropout_regularizer
 
 
@@ -99,12 +100,7 @@ class ConcreteDropout(keras.layers.Wrapper):
     def build(self, input_shape=None):
         if not self.layer.built:
             self.layer.build(input_shape)
-        kernel = getattr(self.layer, "kernel", None)
-        if not isinstance(kernel, keras.Variable):
-            raise ValueError(
-                f"ConcreteDropout needs a layer with a `kernel` weight; {type(self.layer).__name__} "
-                f"(name={self.layer.name!r}) has none."
-            )
+        kernel_of(self, self.layer)  # raises for a layer without a kernel
         logit = math.log(self.init_rate) - math.log1p(-self.init_rate)
         self.p_logit = self.add_weight(
             name="p_logit",

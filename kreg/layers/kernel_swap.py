@@ -9,6 +9,17 @@ batch-norm statistics) and losses are carried back to the wrapper.
 import keras
 
 
+def kernel_of(wrapper, layer):
+    """The `kernel` variable of the layer `wrapper` wraps; raises `ValueError`, naming both, if it has none."""
+    kernel = getattr(layer, "kernel", None)
+    if not isinstance(kernel, keras.Variable):
+        raise ValueError(
+            f"{type(wrapper).__name__} needs a layer with a `kernel` weight; {type(layer).__name__} "
+            f"(name={layer.name!r}) has none."
+        )
+    return kernel
+
+
 def call_with_kernel(owner, layer, kernel_value, inputs, training):
     """Calls `layer(inputs, training=training)` with `layer.kernel` replaced by `kernel_value`.
 
@@ -35,4 +46,4 @@ def call_with_kernel(owner, layer, kernel_value, inputs, training):
     return outputs
 
 
-__all__ = ["call_with_kernel"]
+__all__ = ["call_with_kernel", "kernel_of"]

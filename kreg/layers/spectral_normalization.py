@@ -12,7 +12,7 @@ import keras
 from keras import ops
 
 from kreg import validation
-from kreg.layers.kernel_swap import call_with_kernel
+from kreg.layers.kernel_swap import call_with_kernel, kernel_of
 from kreg.ops.power_iteration import as_matrix, l2_normalize, power_iteration, start_vector
 
 
@@ -59,12 +59,7 @@ class SpectralNormalization(keras.layers.Wrapper):
     def build(self, input_shape=None):
         if not self.layer.built:
             self.layer.build(input_shape)
-        kernel = getattr(self.layer, "kernel", None)
-        if not isinstance(kernel, keras.Variable):
-            raise ValueError(
-                f"SpectralNormalization needs a layer with a `kernel` weight; {type(self.layer).__name__} "
-                f"(name={self.layer.name!r}) has none."
-            )
+        kernel = kernel_of(self, self.layer)
         rows, units = as_matrix(ops.zeros(kernel.shape, "float32")).shape
         self.u = self.add_weight(shape=(rows,), initializer="zeros", trainable=False, name="u", dtype="float32")
         self.v = self.add_weight(shape=(units,), initializer="zeros", trainable=False, name="v", dtype="float32")
