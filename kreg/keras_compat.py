@@ -34,7 +34,7 @@ def in_symbolic_scope():
     probe = keras.SymbolicScope()
     if not hasattr(probe, "__enter__"):
         raise RuntimeError("kreg.keras_compat: keras.SymbolicScope is no longer a context manager.")
-    with probe:
+    with probe:  # entering records the scope it replaces (`original_scope`); leaving restores it
         pass
     if not hasattr(probe, "original_scope"):
         raise RuntimeError(
