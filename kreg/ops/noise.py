@@ -143,19 +143,68 @@ def uniform_noise(x, scale, training=False, seed=None):
     return x + ops.cast(scale, x.dtype) * noise
 
 
-def _keep_mask(shape, rate, seed=None):
-    """The keep mask of `drop_connect`: a boolean tensor of `shape`, each entry true with probability `1 - rate`."""
-    return keras.random.uniform(shape, dtype="float32", seed=seed) >= ops.cast(rate, "float32")
+#: `drop_connect` draws one float32 uniform per two kernel entries and reads two independent 11-bit levels from it
+#: (its top 11 bits and its next 11), so its drop rate is rounded to a multiple of `1 / RATE_LEVELS`.
+RATE_LEVELS = 2048
+
+
+def drop_connect_keep(rate):
+    """The keep probability `drop_connect` applies for `rate`: `1 - round(rate * 2048) / 2048`.
+
+    The rate is rounded to the nearest of `RATE_LEVELS` levels (at most `2047 / 2048`), and kept entries are scaled
+    by the inverse of this keep probability, so the expected kernel is exactly the kernel. The difference from
+    `1 - rate` is at most `1 / 4096` (rates above 4095/4096 drop 2047/2048).
+
+    Args:
+        rate: a Python number in [0, 1) or a scalar tensor.
+
+    Returns:
+        A Python float for a Python `rate`, a float32 scalar tensor for a tensor one.
+    """
+    if _is_number(rate):
+        return 1.0 - min(round(rate * RATE_LEVELS), RATE_LEVELS - 1) / RATE_LEVELS
+    levels = ops.minimum(ops.round(ops.cast(rate, "float32") * RATE_LEVELS), RATE_LEVELS - 1.0)
+    return 1.0 - levels / RATE_LEVELS
+
+
+def _even_axis(shape):
+    return next((axis for axis, size in enumerate(shape) if size % 2 == 0), None)
+
+
+def _keep_mask(shape, keep, seed=None):
+    """A boolean tensor of `shape`, each entry independently true with probability `keep` (a multiple of 1/2048).
+
+    The costly part of a mask is the random draw, so each float32 uniform `u` (23 or 24 random mantissa bits on
+    every backend) gives two entries: `floor(2048 u)` and `floor(2048 frac(2048 u))` are independent and uniform on
+    {0, ..., 2047}, and an entry is kept when its level is at least `2048 (1 - keep)`. Half as many draws as
+    entries; the two halves are concatenated along an even-sized axis (or the flattened kernel is).
+    """
+    dropped_levels = ops.cast(ops.round((1.0 - ops.cast(keep, "float32")) * RATE_LEVELS), "float32")
+    shape = tuple(shape)
+    axis = _even_axis(shape)
+    size = 1
+    for dim in shape:
+        size *= dim
+    draw_shape = (size - size // 2,) if axis is None else shape[:axis] + (shape[axis] // 2,) + shape[axis + 1 :]
+    scaled = keras.random.uniform(draw_shape, dtype="float32", seed=seed) * float(RATE_LEVELS)
+    high = ops.floor(scaled)
+    low = (scaled - high) * float(RATE_LEVELS)  # exact: a power-of-two scaling of the remaining mantissa bits
+    if axis is not None:
+        return ops.concatenate([high >= dropped_levels, low >= dropped_levels], axis=axis)
+    both = ops.concatenate([high >= dropped_levels, low >= dropped_levels], axis=0)
+    return ops.reshape(both[:size], shape)
 
 
 def drop_connect(kernel, rate, training=False, seed=None):
-    """Drops each entry of `kernel` with probability `rate` and scales the kept entries by `1 / (1 - rate)`.
+    """Drops each entry of `kernel` with probability `rate` and scales the kept entries by `1 / keep`.
 
     One mask per call (so per batch when called once per step), not one per example as in Wan et al.'s own
-    implementation: the kernel's expected value is unchanged, and the cost is one uniform draw per kernel entry. A
-    kept entry is exactly `kernel / (1 - rate)` (one division, in the kernel's dtype), a dropped one exactly 0, and
-    the gradient reaches the kept entries only (scaled by `1 / (1 - rate)`). (A non-finite kernel entry that is
-    dropped gives NaN, not 0.)
+    implementation: the kernel's expected value is unchanged. The rate is rounded to a multiple of 1/2048 and
+    `keep = drop_connect_keep(rate) = 1 - round(2048 rate) / 2048` (within 1/4096 of `1 - rate`), because each
+    float32 uniform draw gives two mask entries: half a draw per kernel entry, the cost that dominates a DropConnect
+    step. A kept entry is exactly `kernel / keep` (one division, in the kernel's dtype), a dropped one exactly 0, and
+    the gradient reaches the kept entries only (scaled by `1 / keep`). (A non-finite kernel entry that is dropped
+    gives NaN, not 0.) The kernel's shape must be static, as a layer's kernel is.
 
     Args:
         kernel: a tensor of any shape (a layer's kernel).
@@ -176,8 +225,11 @@ def drop_connect(kernel, rate, training=False, seed=None):
     if _inactive(training, rate):
         return kernel
     kernel = _float_input(kernel)
-    keep = ops.cast(1.0 - rate, kernel.dtype)
-    mask = _keep_mask(ops.shape(kernel), rate, seed=seed)
+    if any(dim is None for dim in kernel.shape):
+        raise ValueError(f"drop_connect needs a kernel of static shape; received a tensor of shape {kernel.shape}")
+    keep_probability = drop_connect_keep(rate)
+    keep = ops.cast(keep_probability, kernel.dtype)
+    mask = _keep_mask(kernel.shape, keep_probability, seed=seed)
     # `(kernel * mask) / keep`: a kept entry is exactly `kernel / keep`, a dropped one 0 (a signed zero, which
     # compares equal to 0). Multiplying by the mask rather than selecting with `where` (same values) saves a third of
     # the cost on PyTorch, whose CPU `where` is several times slower than a multiplication; XLA fuses either.
@@ -186,7 +238,9 @@ def drop_connect(kernel, rate, training=False, seed=None):
 
 __all__ = [
     "MAX_TENSOR_RATE",
+    "RATE_LEVELS",
     "drop_connect",
+    "drop_connect_keep",
     "gaussian_noise",
     "multiplicative_noise",
     "uniform_noise",

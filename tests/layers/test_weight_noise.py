@@ -10,6 +10,7 @@ import pytest
 from kreg import schedules
 from kreg.layers.noise import GaussianNoise, MultiplicativeNoise, UniformNoise
 from kreg.layers.weight_noise import DropConnect, WeightNoise
+from kreg.ops.noise import drop_connect_keep
 from kreg.testing import run_layer_test
 
 KERNEL_LAYER = "a layer with a `kernel` weight (Dense, EinsumDense, Conv1D/2D/3D, ...)"
@@ -94,7 +95,7 @@ def test_drop_connect_kernel_entries_are_exactly_zero_or_w_over_keep():
     effective = numpy(layer.perturbed_kernel(training=True))
     dropped = effective == 0
     assert abs(dropped.mean() - rate) <= 0.02
-    keep = np.float32(1 - rate)
+    keep = np.float32(drop_connect_keep(rate))
     # Bit for bit the backend's own `w / keep` (to 1 ulp of NumPy's: XLA's float32 division on CPU).
     np.testing.assert_array_equal(effective[~dropped], numpy(keras.ops.divide(w, keep))[~dropped])
     np.testing.assert_array_max_ulp(effective[~dropped], w[~dropped] / keep, maxulp=1)
@@ -161,7 +162,7 @@ def test_the_gradient_reaches_the_kernel_through_the_perturbed_kernel(jit_compil
         w, kernel = before[name], kernels[name]
         residual = x @ kernel - y[name]
         g = x.T @ (2 * residual / residual.size)
-        grad = g if name == "noisy" else g * (kernel != 0) / (1 - rate)
+        grad = g if name == "noisy" else g * (kernel != 0) / drop_connect_keep(rate)
         after = numpy(layer.layer.kernel)
         np.testing.assert_allclose(after, w - 0.1 * grad, rtol=1e-4, atol=1e-6)
         plain = x.T @ (2 * (x @ w - y[name]) / residual.size)

@@ -4,7 +4,14 @@ import keras
 import numpy as np
 import pytest
 
-from kreg.ops.noise import drop_connect, gaussian_noise, multiplicative_noise, uniform_noise
+from kreg.ops.noise import (
+    RATE_LEVELS,
+    drop_connect,
+    drop_connect_keep,
+    gaussian_noise,
+    multiplicative_noise,
+    uniform_noise,
+)
 
 SHAPE = (256, 512)  # 131072 draws: the standard error of a std estimate is ~0.2% of it.
 FUNCTIONS = [gaussian_noise, multiplicative_noise, uniform_noise, drop_connect]
@@ -47,11 +54,48 @@ def test_drop_connect_drops_the_rate_and_keeps_exactly_w_over_keep(rate):
     out = numpy(drop_connect(tensor(w), rate, training=True, seed=3))
     dropped = out == 0
     assert abs(dropped.mean() - rate) <= 0.02
-    keep = np.float32(1.0 - rate)
+    keep = np.float32(drop_connect_keep(rate))
     # Bit for bit the backend's own `w / keep` (XLA's float32 division on CPU is within 1 ulp, not always
     # correctly rounded, so NumPy's quotient is matched to 1 ulp).
     np.testing.assert_array_equal(out[~dropped], numpy(keras.ops.divide(tensor(w), tensor(keep)))[~dropped])
     np.testing.assert_array_max_ulp(out[~dropped], w[~dropped] / keep, maxulp=1)
+
+
+@pytest.mark.parametrize("rate", [0.0001, 0.1, 0.3, 1 / 3, 0.5, 0.9999])
+def test_drop_connect_keep_is_the_rate_rounded_to_a_2048th(rate):
+    keep = drop_connect_keep(rate)
+    assert keep * RATE_LEVELS == round(keep * RATE_LEVELS)  # a multiple of 1/2048
+    assert abs(keep - max(1 - rate, 1 / RATE_LEVELS)) <= 1 / 4096 + 1e-12  # the rate is at most 2047/2048
+    assert 1 / RATE_LEVELS <= keep <= 1
+    assert abs(float(numpy(drop_connect_keep(tensor(np.float32(rate))))) - keep) < 1e-7
+
+
+@pytest.mark.parametrize("shape", [(512, 256), (7, 9, 33), (4097,), (3, 3, 16, 32)])
+@pytest.mark.parametrize("rate", [0.25, 0.7])
+def test_drop_connect_mask_rate_and_independence_for_any_shape(shape, rate):
+    """Two entries come from one uniform draw: along the even axis, or in the flattened kernel, entry `i` and entry
+    `i + half` share a draw; each is dropped at the rate, and they are dropped together at `rate**2` (independent)."""
+    w = np.ones(shape, "float32")
+    reps = int(np.ceil(200_000 / w.size))
+    drops = [numpy(drop_connect(tensor(w), rate, training=True, seed=s)) == 0 for s in range(reps)]
+    dropped = np.stack(drops)
+    assert abs(dropped.mean() - rate) <= 0.01
+    axis = next((a for a, n in enumerate(shape) if n % 2 == 0), None)
+    if axis is None:
+        flat = dropped.reshape(reps, -1)
+        half = (flat.shape[1] + 1) // 2
+        first, second = flat[:, : flat.shape[1] - half], flat[:, half:]
+    else:
+        first, second = np.split(dropped, 2, axis=axis + 1)
+    both = (first & second).mean()
+    assert abs(both - rate**2) <= 0.01, (both, rate**2)
+
+
+def test_drop_connect_rate_rounds_to_the_levels():
+    w = np.ones((256, 512), "float32")
+    assert not (numpy(drop_connect(tensor(w), 0.2 / RATE_LEVELS, training=True, seed=0)) == 0).any()
+    out = numpy(drop_connect(tensor(w), 0.9999, training=True, seed=0))
+    np.testing.assert_array_equal(out[out != 0], np.float32(1) / np.float32(1 / RATE_LEVELS))
 
 
 def test_drop_connect_with_a_tensor_rate_matches_the_python_rate():
