@@ -4,7 +4,8 @@ PIP = $(PYTHON) -m pip
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 PYTEST_ARGS ?=
-LOGDIR ?= logs
+# `make demo LOGDIR=x` remembers x in .kreg-logdir, so a following `make tensorboard` serves what the demo wrote.
+LOGDIR ?= $(shell cat .kreg-logdir 2>/dev/null || echo runs/demo)
 PORT ?= 6006
 
 .PHONY: install install-backends demo test test-backends test-jax test-torch bench lint tensorboard clean
@@ -12,14 +13,15 @@ PORT ?= 6006
 # TensorFlow is the default backend; JAX is installed too because the suite checks that kreg (and its TensorBoard
 # report) works with TensorFlow absent, which needs a second backend to train with.
 install:
-	$(PIP) install -q -e ".[tensorflow,jax,tuning,dev]"
+	$(PIP) install -q -e ".[tensorflow,jax,tuning,plots,dev]"
 
 # PyTorch for `make test-backends`; torch==2.13.0 is the CPU build (an unpinned torch pulls a CUDA build).
 install-backends: install
 	$(PIP) install -q -e ".[torch]"
 
 demo: install
-	$(PYTHON) examples/demo.py --logdir $(LOGDIR)
+	@echo "$(LOGDIR)" > .kreg-logdir
+	$(PYTHON) examples/demo.py --logdir $(LOGDIR) $(DEMO_ARGS)
 
 test: install
 	KERAS_BACKEND=tensorflow $(PYTHON) -m pytest $(PYTEST_ARGS)
@@ -46,4 +48,4 @@ tensorboard: install
 	$(PYTHON) -m tensorboard.main --logdir $(LOGDIR) --host 127.0.0.1 --port $(PORT)
 
 clean:
-	rm -rf build *.egg-info .pytest_cache logs
+	rm -rf build *.egg-info .pytest_cache logs runs .kreg-logdir

@@ -22,7 +22,9 @@ setup(
         "jax": ["jax[cpu]"],
         # 2.13.0 is the CPU build on this project's machines; an unpinned torch pulls a multi-GB CUDA build.
         "torch": ["torch==2.13.0"],
-        "tuning": ["keras-tuner>=1.4"],
+        "tuning": ["keras-tuner>=1.4", "matplotlib"],
+        # The demo's and the tuning recipe's PNGs.
+        "plots": ["matplotlib"],
         "dev": ["pytest>=8", "pytest-xdist", "hypothesis", "scikit-learn", "ruff"],
     },
     classifiers=[
