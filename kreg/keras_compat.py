@@ -22,8 +22,15 @@ what it relies on is gone, so a Keras release that changes it fails loudly in kr
   to read the host's count (updated by the binding before each evaluation) through `jax.pure_callback`, so
   validation penalties use the current strength without re-tracing. TensorFlow and PyTorch read the live variable
   and need none of this.
+- `tf_graph_backend()`: Keras's TensorFlow backend ops as a namespace, for data code running inside a TensorFlow
+  graph (a `tf.data` map) while the Keras backend is JAX or PyTorch, where `keras.ops` would turn the graph tensors
+  into the other backend's arrays and fail. Keras's own preprocessing layers switch backends the same way, with an
+  internal `DynamicBackend` (reached here through the public `keras.layers.Rescaling` layer's `backend` attribute,
+  never by importing Keras's private modules); the namespace adds a TensorFlow-side `SeedGenerator` (Keras's
+  undocumented `backend=` argument) and `host_call`, running a Python function on the host once per element.
 """
 
+import sys
 import warnings
 
 import keras
@@ -168,6 +175,73 @@ class JaxStepThreading:
         return jax.pure_callback(lambda: np.asarray(self.host_step, dtype="int32"), jax.ShapeDtypeStruct((), "int32"))
 
 
+class _TFGraphBackend:
+    """Keras's TensorFlow backend ops (`numpy`, `random`, `nn`, `cast`, `shape`, `convert_to_tensor`) for graph tensors.
+
+    Attributes not defined here (`numpy`, `random`, `nn`, `cast`, ...) are those of Keras's TensorFlow backend, with
+    the signatures of the `keras.ops` / `keras.random` functions of the same names.
+    """
+
+    name = "tensorflow"
+
+    def __init__(self, dynamic):
+        self._dynamic = dynamic
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._dynamic, name)
+
+    def seed_generator(self, seed=None):
+        """A `keras.random.SeedGenerator` whose state is a TensorFlow variable (usable in a `tf.data` graph)."""
+        return keras.random.SeedGenerator(seed, backend=self._dynamic)
+
+    def host_call(self, function, dtypes):
+        """Runs `function()` (returning one scalar per dtype) on the host each time the graph runs: scalar tensors."""
+        import tensorflow as tf
+
+        outputs = tf.numpy_function(function, [], list(dtypes), stateful=True)
+        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        for output in outputs:
+            output.set_shape(())
+        return outputs
+
+
+_TF_GRAPH_BACKEND = []
+
+
+def tf_graph_backend():
+    """Keras's TensorFlow ops when the caller runs in a TensorFlow graph on another backend; `None` otherwise.
+
+    `None` when the Keras backend is TensorFlow (`keras.ops` then handles graph tensors itself), when TensorFlow is
+    not imported, or when TensorFlow executes eagerly (not inside a `tf.data` map or a `tf.function`). Otherwise a
+    namespace with the attributes of Keras's TensorFlow backend (`numpy`, `random`, `nn`, `cast`, `shape`,
+    `convert_to_tensor`, with the signatures of `keras.ops`/`keras.random`), plus `seed_generator(seed)` and
+    `host_call(function, dtypes)` (see `_TFGraphBackend`).
+
+    Raises:
+        RuntimeError: when Keras's preprocessing layers no longer carry a `DynamicBackend` to switch to TensorFlow.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return None
+    tf = sys.modules.get("tensorflow")
+    if tf is None or tf.executing_eagerly():
+        return None
+    if not _TF_GRAPH_BACKEND:
+        dynamic = getattr(keras.layers.Rescaling(1.0), "backend", None)
+        if type(dynamic).__name__ != "DynamicBackend" or not hasattr(dynamic, "set_backend"):
+            raise RuntimeError(
+                "kreg.keras_compat: Keras's preprocessing layers no longer carry a `DynamicBackend`; kreg cannot run "
+                "its data layers inside a tf.data pipeline on this backend. Please report this with your Keras version."
+            )
+        dynamic = type(dynamic)("tensorflow")
+        for name in ("numpy", "random", "nn", "cast", "shape", "convert_to_tensor", "Variable"):
+            if getattr(dynamic, name, None) is None:
+                raise RuntimeError(f"kreg.keras_compat: Keras's TensorFlow backend has no `{name}` any more.")
+        _TF_GRAPH_BACKEND.append(_TFGraphBackend(dynamic))
+    return _TF_GRAPH_BACKEND[0]
+
+
 __all__ = [
     "JaxStepThreading",
     "in_symbolic_scope",
@@ -175,4 +249,5 @@ __all__ = [
     "raw_iterations",
     "remove_optimizer_variables",
     "restore_optimizer_variables",
+    "tf_graph_backend",
 ]

@@ -99,3 +99,29 @@ def test_restore_optimizer_variables_puts_back_the_same_variables_in_order():
     keras_compat.remove_optimizer_variables(model.optimizer, extra)
     keras_compat.restore_optimizer_variables(model.optimizer, extra)
     assert [id(v) for v in model.optimizer.variables] == before + [id(v) for v in extra]
+
+
+def test_tf_graph_backend_runs_keras_ops_on_tf_graph_tensors_on_every_backend():
+    """Inside a `tf.data` map (a TensorFlow graph), the namespace computes on graph tensors with Keras's TensorFlow
+    ops, draws from a TensorFlow-side seed generator and runs host functions; outside a graph it is `None`."""
+    import tensorflow as tf
+
+    assert keras_compat.tf_graph_backend() is None  # eager
+    generators = []
+
+    def fn(x):
+        backend = keras_compat.tf_graph_backend()
+        if keras.backend.backend() == "tensorflow":
+            assert backend is None  # keras.ops handles graph tensors itself
+            return x
+        assert backend.name == "tensorflow"
+        if not generators:  # a traced function may create its variables on its first trace only
+            generators.append(backend.seed_generator(3))
+        generator = generators[0]
+        noise = backend.random.uniform(backend.shape(x), dtype="float32", seed=generator)
+        (host,) = backend.host_call(lambda: np.float32(2.0), ["float32"])
+        return backend.numpy.add(backend.cast(x, "float32") * host, noise * 0.0)
+
+    out = [t.numpy() for t in tf.data.Dataset.from_tensor_slices(np.ones((2, 3), "float32")).batch(2).map(fn)]
+    expected = 1.0 if keras.backend.backend() == "tensorflow" else 2.0
+    np.testing.assert_array_equal(out[0], np.full((2, 3), expected, "float32"))

@@ -4,6 +4,7 @@ from kreg.ops.concrete import concrete_dropout, concrete_dropout_mask, concrete_
 from kreg.ops.conv_spectrum import conv_singular_values, conv_spectral_norm, conv_transfer_matrices
 from kreg.ops.drop import drop_block, drop_block_gamma, drop_block_mask, drop_path
 from kreg.ops.group_threshold import group_norms, group_soft_threshold
+from kreg.ops.mixing import cut_axes, cutmix, dense_labels, label_smoothing, mix, mixup
 from kreg.ops.noise import drop_connect, gaussian_noise, multiplicative_noise, uniform_noise
 from kreg.ops.power_iteration import as_matrix, l2_normalize, power_iteration, start_vector
 from kreg.ops.proximal import soft_threshold
@@ -17,6 +18,9 @@ __all__ = [
     "conv_singular_values",
     "conv_spectral_norm",
     "conv_transfer_matrices",
+    "cut_axes",
+    "cutmix",
+    "dense_labels",
     "drop_block",
     "drop_block_gamma",
     "drop_block_mask",
@@ -26,6 +30,9 @@ __all__ = [
     "group_norms",
     "group_soft_threshold",
     "l2_normalize",
+    "label_smoothing",
+    "mix",
+    "mixup",
     "multiplicative_noise",
     "power_iteration",
     "relaxed_bernoulli",
