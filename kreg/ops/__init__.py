@@ -4,6 +4,7 @@ from kreg.ops.concrete import concrete_dropout, concrete_dropout_mask, concrete_
 from kreg.ops.conv_spectrum import conv_singular_values, conv_spectral_norm, conv_transfer_matrices
 from kreg.ops.drop import drop_block, drop_block_gamma, drop_block_mask, drop_path
 from kreg.ops.group_threshold import group_norms, group_soft_threshold
+from kreg.ops.masking import feature_mask, frequency_mask, swap_noise, time_mask
 from kreg.ops.mixing import cut_axes, cutmix, dense_labels, label_smoothing, mix, mixup
 from kreg.ops.noise import drop_connect, gaussian_noise, multiplicative_noise, uniform_noise
 from kreg.ops.power_iteration import as_matrix, l2_normalize, power_iteration, start_vector
@@ -11,6 +12,10 @@ from kreg.ops.proximal import soft_threshold
 from kreg.ops.weight_stats import WeightStatistics, weight_statistics
 
 __all__ = [
+    "feature_mask",
+    "frequency_mask",
+    "swap_noise",
+    "time_mask",
     "as_matrix",
     "concrete_dropout",
     "concrete_dropout_mask",
