@@ -96,7 +96,8 @@ def mlp(kernel_regularizer=None, kernel_constraint=None, input_noise=0.0, dropou
     return keras.Sequential(layers)
 
 
-#: name -> (what it is, model factory, early stopping). Strengths are common defaults, not tuned on the test split.
+#: name -> (what it is, model factory, early stopping[, data-side mixing layer factory]). Strengths are common
+#: defaults, not tuned on the test split.
 VARIANTS = {
     "baseline": ("no regularization, all epochs", lambda: mlp(), False),
     "early_stopping": ("AdaptiveEarlyStopping only", lambda: mlp(), True),
@@ -122,12 +123,38 @@ VARIANTS = {
         lambda: mlp(kernel_constraint=kreg.constraints.SpectralNorm(2.0), dropout=0.3),
         True,
     ),
+    "mixup": (
+        "MixUp(alpha=0.4) on the training batches",
+        lambda: mlp(),
+        True,
+        lambda: kreg.layers.MixUp(0.4, num_classes=10, seed=0),
+    ),
     "combined": (
         "input noise + Dropout(0.5) + L2(1e-4)",
         lambda: mlp(kreg.regularizers.L2(1e-4), input_noise=0.3, dropout=0.5),
         True,
     ),
 }
+
+
+class Batches(keras.utils.PyDataset):
+    """Shuffled `(x, y)` NumPy batches, reshuffled every epoch (what `fit(x, y, shuffle=True)` does)."""
+
+    def __init__(self, x, y, batch_size, seed):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(x))
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        return self.x[rows], self.y[rows]
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.x))
 
 
 # ------------------------------------------------------------------------------------------------ one run
@@ -166,28 +193,24 @@ def kernels(model):
 
 def run(name, seed, epochs, logdir, bar, start):
     """Trains one variant on one seed; returns its figures and (seed 0) its history."""
-    _, make_model, early_stopping = VARIANTS[name]
+    _, make_model, early_stopping, *mixing = VARIANTS[name]
     (x_train, y_train, mislabelled), (x_val, y_val), (x_test, y_test) = data(seed)
     keras.utils.set_random_seed(seed)
     model = make_model()
-    model.compile(
-        keras.optimizers.Adam(1e-3),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    if mixing:  # MixUp mixes the labels too: one-hot targets, and the training data as mixed batches
+        loss, accuracy = keras.losses.CategoricalCrossentropy(from_logits=True), "categorical_accuracy"
+        train = {"x": kreg.layers.MixingPyDataset(Batches(x_train, y_train, 32, seed), mixing[0]())}
+        validation_data = (x_val, np.eye(10, dtype="float32")[y_val])
+    else:
+        loss, accuracy = keras.losses.SparseCategoricalCrossentropy(from_logits=True), "accuracy"
+        train = {"x": x_train, "y": y_train, "batch_size": 32}
+        validation_data = (x_val, y_val)
+    model.compile(keras.optimizers.Adam(1e-3), loss, metrics=[accuracy])
     stopper = kreg.callbacks.AdaptiveEarlyStopping() if early_stopping else None
     callbacks = [EpochProgress(bar, start, epochs)] + ([stopper] if stopper else [])
     if seed == 0:
         callbacks.append(kreg.callbacks.RegularizationReport(os.path.join(logdir, name)))
-    history = model.fit(
-        x_train,
-        y_train,
-        validation_data=(x_val, y_val),
-        epochs=epochs,
-        batch_size=32,
-        verbose=0,
-        callbacks=callbacks,
-    )
+    history = model.fit(**train, validation_data=validation_data, epochs=epochs, verbose=0, callbacks=callbacks)
     # The weights the run ends with: the best epoch's where early stopping restored them.
     train_loss, _ = cross_entropy(model, x_train, y_train)
     val_loss, val_accuracy = cross_entropy(model, x_val, y_val)
@@ -221,6 +244,8 @@ def run(name, seed, epochs, logdir, bar, start):
 
 LEGEND = f"""\
 test acc / test loss  accuracy and cross-entropy on the 300 held-out test images, mean ± spread (std) over seeds
+vs ES                 test accuracy minus early stopping alone's; * when the difference is larger than the spread
+                      (no * means: no clear effect in this setting)
 val acc               validation accuracy of the weights kept (the best epoch's when early stopping restored them)
 gap                   validation minus training cross-entropy (data loss only, no penalty; on the training labels as
                       given, 20% wrong, so a model that does not learn the wrong labels has a negative gap)
@@ -237,14 +262,28 @@ def table(results, seeds):
         text = format(values.mean(), fmt)
         return text + ("" if len(values) == 1 else " ± " + format(values.std(), fmt))
 
+    reference = results.get("early_stopping")
+
+    def verdict(rows):
+        """Test-accuracy difference to early stopping alone, and whether it exceeds the seeds' spread."""
+        if reference is None or rows is reference:
+            return ""
+        ours = np.array([row["test_accuracy"] for row in rows])
+        theirs = np.array([row["test_accuracy"] for row in reference])
+        difference = ours.mean() - theirs.mean()
+        spread = max(ours.std(), theirs.std())
+        clear = len(ours) > 1 and abs(difference) > spread
+        return f"{difference:+.3f}{' *' if clear else '  '}"
+
     header = (
-        f"{'variant':<15} {'test acc':>15} {'test loss':>15} {'val acc':>8} {'gap':>7} {'memorized':>9} {'epochs':>6} "
+        f"{'variant':<15} {'test acc':>15} {'vs ES':>8} {'test loss':>15} {'val acc':>8} {'gap':>7} {'memorized':>9} "
+        f"{'epochs':>6} "
         f"{'near zero':>9} {'exact 0':>8}  why seed 0 stopped"
     )
     lines = [header, "-" * len(header)]
     for name, rows in results.items():
         lines.append(
-            f"{name:<15} {stat(rows, 'test_accuracy', '.3f'):>15} {stat(rows, 'test_loss', '.3f'):>15} "
+            f"{name:<15} {stat(rows, 'test_accuracy', '.3f'):>15} {verdict(rows):>8} {stat(rows, 'test_loss', '.3f'):>15} "
             f"{np.mean([r['val_accuracy'] for r in rows]):>8.3f} {np.mean([r['gap'] for r in rows]):>7.3f} "
             f"{np.mean([r['memorized'] for r in rows]):>9.1%} "
             f"{np.mean([r['epochs'] for r in rows]):>6.0f} {np.mean([r['near_zero'] for r in rows]):>9.1%} "
