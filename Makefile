@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 LOGDIR ?= $(shell cat .kreg-logdir 2>/dev/null || echo runs/demo)
 PORT ?= 6006
 
-.PHONY: install install-backends demo test test-backends test-jax test-torch bench lint tensorboard clean
+.PHONY: install install-backends demo test test-backends test-jax test-torch bench lint tensorboard screenshots tune clean
 
 # TensorFlow is the default backend; JAX is installed too because the suite checks that kreg (and its TensorBoard
 # report) works with TensorFlow absent, which needs a second backend to train with.
@@ -41,8 +41,14 @@ bench: install
 	$(PYTHON) -m benchmarks $(BENCH)
 
 lint: install
-	$(PYTHON) -m ruff check kreg tests benchmarks examples
-	$(PYTHON) -m ruff format --check kreg tests benchmarks examples
+	$(PYTHON) -m ruff check kreg tests benchmarks examples scripts tuning
+	$(PYTHON) -m ruff format --check kreg tests benchmarks examples scripts tuning
+
+# README screenshots (docs/images/*.png): the demo's runs if `make demo` wrote them, else three tiny runs.
+DEMO_LOGDIR ?= runs/demo
+screenshots: install
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	$(PYTHON) scripts/screenshots.py $(if $(wildcard $(DEMO_LOGDIR)),--logdir $(DEMO_LOGDIR)) $(if $(HPARAMS_LOGDIR),--hparams-logdir $(HPARAMS_LOGDIR))
 
 tensorboard: install
 	$(PYTHON) -m tensorboard.main --logdir $(LOGDIR) --host 127.0.0.1 --port $(PORT)

@@ -13,7 +13,7 @@ def read_tensors(run_dir):
 
     Example:
 
-    >>> read_tensors("logs/regularization")["sparsity/global"][-1]  # (step, value)
+    >>> read_tensors("runs/l2")["sparsity/global"][-1]  # (step, value)
     """
     accumulator = EventAccumulator(str(run_dir), size_guidance={"tensors": 0, "scalars": 0})
     accumulator.Reload()

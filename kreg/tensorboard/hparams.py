@@ -13,7 +13,8 @@ and the `HParam`/domain/`Metric` classes of `summary_v2`) through kreg's `EventW
 
 The layout is the one `tensorboard/plugins/hparams/summary.py` documents (experiment in the top-level run, one run
 per session), so `tensorboard --logdir <logdir>` shows the HParams tab next to each trial's other runs (for
-instance a `RegularizationReport` writing to `<logdir>/<session>`, whose run is `<logdir>/<session>/regularization`).
+instance a `RegularizationReport(<logdir>/<session>)`, which writes into that folder itself, or into
+`<logdir>/<session>/regularization` next to Keras's `train/`/`validation/`).
 
 Log scale: TensorBoard's `HParamInfo` has no scale field, and its HParams dashboard draws every numeric column on a
 linear axis until the user picks "Logarithmic" in that column's scale options (offered when all values are > 0).
