@@ -40,6 +40,10 @@ test-backends: install-backends
 bench: install
 	$(PYTHON) -m benchmarks $(BENCH)
 
+# A small regularization search on digits (keras-tuner's Hyperband), results table, Pareto PNG, HParams dashboard.
+tune: install
+	$(PYTHON) tuning/search.py --dataset digits --tuner hyperband --max-trials 10 --epochs 20 --out runs/tuning
+
 lint: install
 	$(PYTHON) -m ruff check kreg tests benchmarks examples scripts tuning
 	$(PYTHON) -m ruff format --check kreg tests benchmarks examples scripts tuning
