@@ -19,9 +19,11 @@ class Registry:
         classes: the kreg classes.
         keras_module: `keras.regularizers` or `keras.constraints`.
         base_class: the Keras base class whose instances `get` passes through.
+        aliases: extra `{name: class}` names kreg claims before Keras (e.g. Keras's `"l1l2"` for `ElasticNet`, so
+            that a Keras name for a kreg class never silently resolves to Keras's class).
     """
 
-    def __init__(self, kind, classes, keras_module, base_class):
+    def __init__(self, kind, classes, keras_module, base_class, aliases=None):
         self.kind = kind
         self.all_objects = {cls.__name__: cls for cls in classes}
         self.keras_module = keras_module
@@ -30,6 +32,8 @@ class Registry:
         for name, cls in self.all_objects.items():
             for alias in (name, _snake(name), name.lower(), f"kreg>{name}"):
                 self.aliases[alias] = cls
+        for alias, cls in (aliases or {}).items():
+            self.aliases[alias] = cls
 
     def serialize(self, obj):
         return self.keras_module.serialize(obj)

@@ -60,7 +60,9 @@ class EarlyStopping(BindingCallback):
 
     Args:
         monitor: name of the logged quantity to monitor, e.g. `"val_loss"` or `"val_accuracy"`. A quantity missing
-            from the logs warns once per `fit` and the epoch is skipped. A vector-valued metric (a per-class
+            from the logs warns once per `fit` and the epoch is skipped; with `mode="auto"`, a name whose direction
+            cannot be inferred (neither a loss nor a compiled metric) raises `ValueError` at the first epoch end, as
+            Keras's does. A vector-valued metric (a per-class
             `F1Score`) is averaged.
         min_delta: smallest change that counts as an improvement (its absolute value is used, as in Keras).
         patience: epochs without improvement after which training stops (`criterion="patience"`).
@@ -262,8 +264,10 @@ class EarlyStopping(BindingCallback):
             self.monitor = self._choose_monitor(logs)
         value = self._monitor_value(logs)
         loss = _as_float(logs.get("loss"))
-        if self._policy.needs_sign(value, loss):
-            # Delayed until the model's metrics are all built.
+        if self._policy.sign is None and self.monitor is not None:
+            # As Keras: settled at the first epoch end (the model's metrics are then built), whether or not the value
+            # is in the logs. A name whose direction cannot be inferred raises Keras's ValueError; a known name
+            # missing from the logs (`val_loss` without validation data) only warns (`_monitor_value`).
             self._policy.sign = monitor_sign(self.model, self.monitor, self.mode, caller=type(self).__name__)
         decision = self._policy.update(epoch, value, train_loss=loss)
         if decision.improved and self.restore_best_weights:

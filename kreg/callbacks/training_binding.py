@@ -79,6 +79,7 @@ class Binding:
         self.bound_regularizers = []  # (owner, attribute, original, wrapper)
         self.bound_constraints = []  # (variable, original, wrapper)
         self.vectors = []
+        self.vector_kernels = []  # (kernel variable, its vector u)
         self.proximal_paths = []
         self.scheduled = []
         self.metrics = []
@@ -121,6 +122,10 @@ class Binding:
             variable.constraint = wrapper
         if self.vectors:
             restore_optimizer_variables(self.optimizer, self.vectors)
+            # Warm-started again from the current kernel, as a first binding does: a `fit` continuing in this
+            # process then trains exactly as the same `fit` on the model saved and loaded elsewhere.
+            for variable, u in self.vector_kernels:
+                u.assign(leading_left_vector(variable))
         if self.jax_threading is not None:
             self.jax_threading.install()
         if self.metrics:
@@ -156,6 +161,7 @@ class Binding:
             )
             u.assign(leading_left_vector(variable))
             self.vectors.append(u)
+            self.vector_kernels.append((variable, u))
             self.spectral_norm_kernels += 1
             constraint = BoundSpectralNorm(original, u)
         regularizer = variable.regularizer
@@ -364,8 +370,14 @@ class TrainingBinding(BindingCallback):
         self.verbose = int(verbose)
 
     def on_train_begin(self, logs=None):
+        if isinstance(self.model, keras.Model) and getattr(self.model, "optimizer", None) is None:
+            acquire(self.model, self.params)  # raises its clear error: the model is not compiled
         super().on_train_begin(logs)
         binding = self.binding
+        if binding is None:
+            raise ValueError(
+                f"{type(self).__name__} needs a compiled `keras.Model` to bind; received model={self.model!r}."
+            )
         if not (binding.bound_regularizers or binding.bound_constraints or binding.metrics):
             warnings.warn(
                 "TrainingBinding found nothing to bind in the model (no kreg regularizer that is proximal, scheduled "

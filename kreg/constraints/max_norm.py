@@ -50,11 +50,32 @@ class MaxNorm(keras.constraints.Constraint):
 
     def __call__(self, w):
         w = ops.convert_to_tensor(w)
-        axes = default_axes(len(w.shape)) if self.axis is None else self.axis
-        norms = ops.sqrt(ops.sum(ops.square(w), axis=axes, keepdims=True))
-        max_value = ops.cast(self.max_value, w.dtype)
+        axes = default_axes(len(w.shape)) if self.axis is None else self.check_axes(w.shape)
+        # Norms in float32 (float64 stays float64): the squares of a float16 or bfloat16 weight overflow or lose
+        # their small terms.
+        wide = w if keras.backend.standardize_dtype(w.dtype) == "float64" else ops.cast(w, "float32")
+        norms = ops.sqrt(ops.sum(ops.square(wide), axis=axes, keepdims=True))
+        max_value = ops.cast(self.max_value, wide.dtype)
         scale = max_value / ops.where(norms > max_value, norms, max_value)
-        return w * scale
+        return ops.cast(wide * scale, w.dtype)
+
+    def check_axes(self, shape):
+        """Returns `axis` as a tuple after checking it against a weight's shape.
+
+        Raises:
+            ValueError: naming `MaxNorm`, `axis` and the weight's shape, if an axis is out of range for its rank
+                (a constraint sees the weight only when the optimizer first applies it, so that is where it fails).
+        """
+        rank = len(shape)
+        axes = self.axis if isinstance(self.axis, tuple) else (self.axis,)
+        if any(not -rank <= a < rank for a in axes) or len({a % rank for a in axes}) != len(axes):
+            axis = self.get_config()["axis"]
+            raise ValueError(
+                f"MaxNorm(axis={axis!r}) cannot be applied to a weight of rank {rank} (shape {tuple(shape)}): "
+                f"Invalid value received for argument `axis`. Expected axes in [{-rank}, {rank - 1}], each once. "
+                f"Received: axis={axis!r}"
+            )
+        return axes
 
     def get_config(self):
         return {"max_value": self.max_value, "axis": list(self.axis) if isinstance(self.axis, tuple) else self.axis}

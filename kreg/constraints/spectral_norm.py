@@ -104,7 +104,13 @@ class SpectralNorm(keras.constraints.Constraint):
         """
         scaled, magnitude, _ = self._scaled(w)
         if self.mode == "conv":
-            return conv_spectral_norm(scaled, self.input_size) * magnitude
+            try:
+                return conv_spectral_norm(scaled, self.input_size) * magnitude
+            except ValueError as error:
+                raise ValueError(
+                    f"SpectralNorm(mode='conv', input_size={list(self.input_size)!r}) cannot measure a kernel of shape "
+                    f"{tuple(scaled.shape)}: {error}"
+                ) from error
         return ops.max(ops.svd(as_matrix(scaled), compute_uv=False)) * magnitude
 
     def estimate(self, w, u):

@@ -61,8 +61,14 @@ class SpectralNormalization(keras.layers.Wrapper):
             self.layer.build(input_shape)
         kernel = kernel_of(self, self.layer)
         rows, units = as_matrix(ops.zeros(kernel.shape, "float32")).shape
-        self.u = self.add_weight(shape=(rows,), initializer="zeros", trainable=False, name="u", dtype="float32")
-        self.v = self.add_weight(shape=(units,), initializer="zeros", trainable=False, name="v", dtype="float32")
+        # `autocast=False`: read in float32 under mixed precision even where Keras opens an autocast scope despite
+        # the wrapper's `autocast = False` (a wrapper called on its own, outside a model).
+        self.u = self.add_weight(
+            shape=(rows,), initializer="zeros", trainable=False, name="u", dtype="float32", autocast=False
+        )
+        self.v = self.add_weight(
+            shape=(units,), initializer="zeros", trainable=False, name="v", dtype="float32", autocast=False
+        )
         # Warm start: the exact leading singular vectors of the initial kernel (one SVD).
         left, _, right = ops.svd(as_matrix(ops.cast(kernel.value, "float32")), full_matrices=False)
         self.u.assign(left[:, 0])

@@ -1,7 +1,7 @@
 """kreg regularizers: `keras.regularizers.Regularizer` subclasses, plus `get`, `serialize` and `deserialize`.
 
-`get` knows kreg's names first (`"l1"`, `"elastic_net"`, `"kreg>L1"`, config dicts, instances) and falls back to
-`keras.regularizers.get` for everything else.
+`get` knows kreg's names first (`"l1"`, `"elastic_net"`, `"kreg>L1"`, config dicts, instances; Keras's `"l1l2"` and
+`"L1L2"` give kreg's `ElasticNet`) and falls back to `keras.regularizers.get` for everything else.
 """
 
 import keras
@@ -19,6 +19,8 @@ _REGISTRY = Registry(
     (L1, L2, ElasticNet, GroupLasso, Orthogonal, L2SP),
     keras.regularizers,
     keras.regularizers.Regularizer,
+    # Keras's names of its `L1L2`: kreg's `ElasticNet` is the same penalty (with an optional proximal part).
+    aliases={"L1L2": ElasticNet, "l1l2": ElasticNet, "l1_l2": ElasticNet},
 )
 
 #: Every kreg regularizer class, by class name.

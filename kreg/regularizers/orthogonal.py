@@ -89,6 +89,12 @@ class Orthogonal(Regularizer):
         self.iterations = validation.check_int("iterations", iterations, low=1)
 
     def penalty(self, x, step):
+        if len(ops.shape(x)) < 2:
+            raise ValueError(
+                f"Orthogonal needs a weight of rank >= 2 (a kernel whose last axis holds the units); received a weight "
+                f"of rank {len(ops.shape(x))} (shape {tuple(ops.shape(x))}). Put it on a `kernel_regularizer`, not on "
+                "a bias or an activity."
+            )
         x = as_penalty_input(x)
         factor = schedules.strength_value(self.factor, step, x.dtype)
         matrix = as_matrix(x)

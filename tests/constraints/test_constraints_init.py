@@ -32,7 +32,7 @@ def test_get_knows_kreg_names_first(name, cls):
 def test_get_falls_back_to_keras():
     assert isinstance(get("non_neg"), keras.constraints.NonNeg)
     assert isinstance(get("unit_norm"), keras.constraints.UnitNorm)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^Could not interpret constraint identifier: no_such_constraint$"):
         get("no_such_constraint")
 
 

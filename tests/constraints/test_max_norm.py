@@ -109,3 +109,18 @@ def test_config_round_trip():
         "max_value": 2.5,
         "axis": [0, 1],
     }
+
+
+@pytest.mark.parametrize("axis", [5, -3, [0, 2], [0, -2]])
+def test_an_axis_out_of_range_for_the_kernel_names_max_norm_and_axis(axis, jit_compile):
+    # Issue 14: `MaxNorm(3, axis=5)` on a Dense kernel used to fail at fit time with a raw backend message.
+    expected = f"MaxNorm\\(axis={axis!r}\\) cannot be applied to a weight of rank 2 \\(shape \\(6, 4\\)\\)".replace(
+        "[", "\\["
+    ).replace("]", "\\]")
+    constraint = MaxNorm(3, axis=axis)
+    with pytest.raises(ValueError, match=expected + r".*Received: axis="):
+        constraint(np.ones((6, 4), "float32"))
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, kernel_constraint=MaxNorm(3, axis=axis))])
+    model.compile("sgd", "mse", jit_compile=jit_compile)
+    with pytest.raises(ValueError, match=expected):
+        model.fit(np.ones((8, 6), "float32"), np.ones((8, 4), "float32"), verbose=0)

@@ -353,7 +353,8 @@ def test_fit_twice_then_recompile_with_a_new_optimizer_and_fit_again(jit_compile
         assert max(top_sigma(k) for k in probe.kernels) <= 0.5 * (1 + 1e-3)
         assert len(model.optimizer.variables) == size
         assert model.layers[0].kernel.constraint is constraint
-    # The second fit changes nothing and reuses the binding (its vector keeps its state); the new optimizer gets its own.
+    # The second fit changes nothing and reuses the binding and its vector (warm-started again from the kernel); the
+    # new optimizer gets its own.
     assert len({id(u) for u in vectors}) == 2
 
 

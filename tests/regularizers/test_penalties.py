@@ -135,3 +135,14 @@ def test_l2_converges_to_the_closed_form_ridge_solution(jit_compile):
     model = fit_full_batch(linear_model(x.shape[1], L2(l2), lr, jit_compile), x, y, steps=300)
     kernel = keras.ops.convert_to_numpy(model.layers[0].kernel)[:, 0]
     assert relative_error(kernel, ridge) < 0.01
+
+
+@pytest.mark.parametrize("cls", [L1, ElasticNet])
+def test_proximal_step_reads_a_scheduled_strength_at_the_given_step(cls):
+    # l1 ramps 0 -> 1 over 10 steps: at step 5 the threshold is lr * 0.5 = 0.25 (not the step-0 value, 0).
+    regularizer = cls(kreg.schedules.Linear(0.0, 1.0, steps=10), proximal=True)
+    x = keras.ops.convert_to_tensor(np.array([1.0, -0.2, 0.3], "float32"))
+    out = keras.ops.convert_to_numpy(regularizer.proximal_step(x, 0.5, step=5))
+    np.testing.assert_allclose(out, [0.75, 0.0, 0.05], rtol=1e-6)
+    unchanged = keras.ops.convert_to_numpy(regularizer.proximal_step(x, 0.5, step=None))  # step 0: l1 = 0
+    np.testing.assert_array_equal(unchanged, np.array([1.0, -0.2, 0.3], "float32"))

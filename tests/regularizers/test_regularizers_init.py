@@ -18,6 +18,10 @@ from kreg.regularizers import L1, L2, ElasticNet
         ("ElasticNet", ElasticNet),
         ("elasticnet", ElasticNet),
         ("kreg>ElasticNet", ElasticNet),
+        # Keras's names of its L1L2 give kreg's ElasticNet (issue 14: `proximal` was silently lost).
+        ("l1l2", ElasticNet),
+        ("L1L2", ElasticNet),
+        ("l1_l2", ElasticNet),
     ],
 )
 def test_get_resolves_kreg_names(identifier, cls):
@@ -25,7 +29,6 @@ def test_get_resolves_kreg_names(identifier, cls):
 
 
 def test_get_falls_back_to_keras():
-    assert type(kreg.regularizers.get("l1l2")) is keras.regularizers.L1L2
     assert type(kreg.regularizers.get("orthogonal_regularizer")) is keras.regularizers.OrthogonalRegularizer
 
 
@@ -60,10 +63,24 @@ def test_keras_layer_accepts_a_kreg_config_dict():
     assert type(layer.kernel_regularizer) is L1
 
 
-@pytest.mark.parametrize("bad", ["no_such_regularizer", 3.5, [1]])
-def test_get_rejects_unknown_identifiers(bad):
-    with pytest.raises(ValueError):
+EXPECTED_TYPE = (
+    "Invalid value received for argument `identifier`. Expected a regularizer instance, name or config dict. "
+    "Received: identifier="
+)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("no_such_regularizer", "Could not interpret regularizer identifier: no_such_regularizer"),
+        (3.5, EXPECTED_TYPE + "3.5"),
+        ([1], EXPECTED_TYPE + "[1]"),
+    ],
+)
+def test_get_rejects_unknown_identifiers(bad, message):
+    with pytest.raises(ValueError) as info:
         kreg.regularizers.get(bad)
+    assert str(info.value) == message
 
 
 def test_every_class_is_registered_under_kreg():
