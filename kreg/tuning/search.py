@@ -167,7 +167,9 @@ def make_tuner(
     objective = keras_tuner.Objective(monitor, direction)
     common = {
         "objective": objective,
-        "seed": seed,
+        # keras-tuner's oracle takes a seed of 0 for "no seed" (`seed or random.randint(...)`), so `seed=0` would
+        # sample different strengths in every process: its oracle gets `seed + 1`.
+        "seed": None if seed is None else seed + 1,
         "directory": os.fspath(directory),
         "project_name": project_name,
         "overwrite": overwrite,

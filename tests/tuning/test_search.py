@@ -291,3 +291,17 @@ def test_search_runs_under_jax_without_tensorflow(tmp_path):
     assert "OK jax" in done.stdout
     # The per-trial regularization report was written, without TensorFlow.
     assert list((tmp_path / "runs" / "search" / "logs").glob("trial_*/regularization/events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_a_seed_of_zero_seeds_the_oracle_too(tmp_path, seed):
+    """keras-tuner treats an oracle seed of 0 as no seed (a random one per process): kreg must not pass it 0."""
+    from kreg.tuning.hypermodel import RegularizationHyperModel
+    from kreg.tuning.search import make_tuner
+
+    space = SearchSpace(penalty=("none", "l2"), l2=(1e-5, 1e-1), dropout=(0.0, 0.5))
+    seeds = {
+        make_tuner(RegularizationHyperModel(tiny_model, space), directory=tmp_path / str(i), seed=seed).oracle.seed
+        for i in range(3)
+    }
+    assert seeds == {seed + 1}
