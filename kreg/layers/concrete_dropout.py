@@ -16,11 +16,12 @@ from keras import ops
 
 from kreg import validation
 from kreg.layers.kernel_swap import kernel_of
+from kreg.layers.scheduled_layer import SavesSeedState
 from kreg.ops.concrete import concrete_dropout, concrete_dropout_regularizer
 
 
 @keras.saving.register_keras_serializable(package="kreg")
-class ConcreteDropout(keras.layers.Wrapper):
+class ConcreteDropout(SavesSeedState, keras.layers.Wrapper):
     """Wraps a layer with a `kernel` and drops its input with a learned rate (concrete dropout).
 
     In a training call (`training=True`) the wrapper computes `x * (1 - z) / (1 - p)`, with the relaxed mask

@@ -17,9 +17,36 @@ from keras import ops
 
 from kreg import schedules, validation
 
+#: The key of a random layer's `SeedGenerator` state among its saved variables.
+SEED_STATE_KEY = "seed_generator_state"
 
-class ScheduledLayer(keras.layers.Layer):
+
+class SavesSeedState:
+    """Mixin for a layer with a `seed_generator`: its state is saved with the layer's own variables.
+
+    Keras saves a layer's own weights but not its `SeedGenerator` state, so a reloaded random layer (Keras's own
+    `Dropout` too) restarts its random stream from its seed. With this mixin a `.keras` file carries the state under
+    `SEED_STATE_KEY`, and training resumed from the file draws the masks the uninterrupted run would have drawn.
+    Files saved without it load as before (the stream then restarts from the seed).
+    """
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[SEED_STATE_KEY] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        if SEED_STATE_KEY in keys:
+            self.seed_generator.state.assign(store[SEED_STATE_KEY])
+            store = {key: store[key] for key in keys if key != SEED_STATE_KEY}
+        super().load_own_variables(store)
+
+
+class ScheduledLayer(SavesSeedState, keras.layers.Layer):
     """Base class of kreg's random layers: one `SeedGenerator`, and parameters that may be schedules of the step.
+
+    The generator's state is saved with the layer (`SavesSeedState`), so training resumed from a `.keras` file
+    continues the random stream.
 
     A subclass calls `self.scheduled_parameter(name, value, check)` in `__init__` for each such parameter (after
     `super().__init__`), reads its current value with `self.current(name)` in `call`, and calls
@@ -98,4 +125,4 @@ def is_zero(value):
     return not schedules.is_schedule(value) and not hasattr(value, "shape") and value == 0
 
 
-__all__ = ["ScheduledLayer", "is_zero"]
+__all__ = ["SEED_STATE_KEY", "SavesSeedState", "ScheduledLayer", "is_zero"]

@@ -92,3 +92,35 @@ def test_config_round_trip_and_the_step_survives_saving(tmp_path):
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace("[", r"\[")):
         AddNoise(**kwargs)
+
+
+def test_the_seed_state_is_saved_and_training_draws_on_after_loading(tmp_path):
+    from kreg.layers.noise import GaussianNoise
+
+    x = np.ones((4, 8), "float32")
+    model = keras.Sequential([keras.Input((8,)), GaussianNoise(0.5, seed=3)])
+    model(x, training=True)
+    model(x, training=True)  # the state has moved on from the seed
+    path = str(tmp_path / "noise.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    state = keras.ops.convert_to_numpy(model.layers[0].seed_generator.state)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded.layers[0].seed_generator.state), state)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded(x, training=True)), keras.ops.convert_to_numpy(model(x, training=True))
+    )
+
+
+def test_weights_saved_without_a_seed_state_still_load():
+    from kreg.layers.noise import GaussianNoise
+    from kreg.layers.scheduled_layer import SEED_STATE_KEY
+
+    layer = GaussianNoise(kreg.schedules.Linear(0.5, 0.0, steps=10), seed=3)
+    layer.build((None, 8))
+    store = {}
+    layer.save_own_variables(store)
+    assert SEED_STATE_KEY in store
+    del store[SEED_STATE_KEY]  # a file written before kreg saved seed states
+    store["0"] = np.array(7, "int32")
+    layer.load_own_variables(store)
+    assert int(keras.ops.convert_to_numpy(layer.step)) == 7
