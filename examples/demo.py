@@ -46,9 +46,15 @@ with _quiet_stderr():
     import kreg  # noqa: E402
 
     if keras.backend.backend() == "jax":
-        import jax  # noqa: E402, F401  (loads XLA's CPU client, and its start-up lines, here)
+        import jax  # noqa: E402  (loads XLA's CPU client, and its start-up lines, here)
 
         jax.devices()
+    try:  # Keras's data adapters load TensorFlow when it is installed, whatever the backend: load it here, quietly
+        import tensorflow  # noqa: E402
+
+        tensorflow.zeros(1)
+    except ImportError:
+        pass
 
 TRAIN_SIZE = 300
 LABEL_NOISE = 0.2  # share of training labels replaced by a wrong one
