@@ -11,12 +11,17 @@ Two recorded curve sets (`benchmarks/record_curves.py`):
   batch, divergers. It is split **by family**, not by seed (`record_curves.is_design_family`): the **design**
   families (digits and breast_cancer, MLP/CNN, Adam or plain SGD) are the only curves rules were tuned on; the
   **held-out** families (every other data set, the RNNs, RMSprop and SGD with momentum) are only reported.
+  The **fresh** group: curves recorded after every candidate rule here was designed and its parameters chosen
+  (`record_curves --v2 --batch fresh`, configurations with no earlier curve, from all families), the clean check
+  of the opt-in `rule="up_patience"`.
 
 Each curve is replayed, epoch by epoch, until the policy stops or the curve ends. kreg's policies are the pure rules
 the callbacks delegate to (`kreg.callbacks.stopping_policy`, driven with `update(epoch, value, train_loss)`, no model
 needed). Keras's `EarlyStopping(patience=p)` is replayed by `keras_patience_run`, a NumPy/Python transcription of
 its `on_epoch_end` (same wait counter, same "first value is the best", NaN never improves); `check_keras` replays
-Keras's real callback on a sample of curves and asserts the same stop epochs, so the fast path cannot drift.
+Keras's real callback on a sample of curves and asserts the same stop epochs, so the fast path cannot drift;
+`check_up_patience` asserts that kreg's `rule="up_patience"` stops every curve where the candidate rule it implements
+("UP3 after 10, max 30") does.
 
 Scores, per policy, averaged over curves:
 
@@ -26,13 +31,15 @@ Scores, per policy, averaged over curves:
 - epochs: epochs run (at most the curve's length).
 - front: the quality of the fixed-patience front (Keras patience 2, 5, 10, 20, 40; linear between their mean
   (epochs, quality) points) at the policy's own mean epochs; margin = quality - front (above 0: beyond the front).
+  The target rows give a 90 % bootstrap interval of the margin (curves resampled with replacement).
 
 Monitors: `val_loss` means the penalty-free validation loss, i.e. `val_data_loss` when the run had a penalty (what
 `AdaptiveEarlyStopping` monitors by default) and `val_loss` otherwise; `val_accuracy` (maximized) on the
 classification curves.
 
 Target (issue 13): on the held-out families, at the cost of patience 10 the quality of patience 20, i.e. not
-dominated by any fixed patience and above their front at its own cost, for `val_loss` and `val_accuracy`.
+dominated by any fixed patience and above their front at its own cost, for `val_loss` and `val_accuracy`; checked
+for the default and for `AdaptiveEarlyStopping(rule="up_patience")`.
 """
 
 import json
@@ -49,26 +56,36 @@ V2_PATH = record_curves.V2_PATH
 FIXED_PATIENCES = (2, 5, 10, 20, 40)
 MONITORS = (("val_loss", 1.0), ("val_accuracy", -1.0))
 DEFAULT = "kreg adaptive (default)"
+UP_PATIENCE = 'kreg rule="up_patience"'
+TARGETS = (DEFAULT, UP_PATIENCE)
 
 
 # ---------------------------------------------------------------------------------------------------- curves
 
 
 def load_curves(v1_path=V1_PATH, v2_path=V2_PATH):
-    """Every recorded curve as `{"group", "family", "history"}`; group is "v1", "design" or "held-out"."""
+    """Every recorded curve as `{"group", "family", "history"}`; group is "v1", "design", "held-out" or "fresh".
+
+    "fresh": v2 curves recorded with `--batch fresh` (after the candidate rules were designed) of configurations
+    with no curve recorded before (a new seed replica of an already seen configuration is not fresh), from every
+    family; "design" and "held-out" hold the other v2 curves."""
     curves = []
     for curve in json.loads(pathlib.Path(v1_path).read_text())["curves"]:
         config = curve["config"]
         optimizer = "momentum" if config["optimizer"] == "sgd" else config["optimizer"]  # v1's SGD had momentum
         curves.append({"group": "v1", "family": f"{config['dataset']}/mlp/{optimizer}", "history": curve["history"]})
     seen = set()
-    for curve in record_curves.read_v2(v2_path):
+    v2 = record_curves.read_v2(v2_path)
+    old_ids = {curve["config"]["id"] for curve in v2 if curve.get("batch") != "fresh"}
+    for curve in v2:
         key = (curve["config"]["id"], curve["config"].get("replica", 0))
         if key in seen:
             continue
         seen.add(key)
         family = curve["family"]
         group = "design" if record_curves.is_design_family(family) else "held-out"
+        if curve.get("batch") == "fresh" and curve["config"]["id"] not in old_ids:
+            group = "fresh"
         name = f"{family['dataset']}/{family['model']}/{family['optimizer']}"
         curves.append({"group": group, "family": name, "history": curve["history"]})
     return curves
@@ -137,6 +154,8 @@ def policies():
     for name, kwargs in prechelt.items():
         table[name] = _kreg(StoppingPolicy, **kwargs)
     table[DEFAULT] = _kreg(AdaptiveStoppingPolicy)
+    # The opt-in rule of issue 13 (UP_3 after patience 10, else max 30): "UP3 after 10, max 30" below, in kreg.
+    table[UP_PATIENCE] = _kreg(AdaptiveStoppingPolicy, rule="up_patience")
     table.update(CANDIDATES)
     return table
 
@@ -297,6 +316,22 @@ def check_keras(curves, count=24):
     return checked
 
 
+def check_up_patience(curves):
+    """Asserts that `AdaptiveStoppingPolicy(rule="up_patience")` (fed no training loss) stops every curve where the
+    candidate it implements, "UP3 after 10, max 30", does. Returns the number of replays checked."""
+    rule, checked = CANDIDATES["UP3 after 10, max 30"], 0
+    for curve in curves:
+        for monitor, sign in MONITORS:
+            values = monitored(curve["history"], monitor)
+            if values is None:
+                continue
+            policy = AdaptiveStoppingPolicy(sign=sign, rule="up_patience")
+            run = policy_run(policy, values, [None] * len(values))
+            assert run == rule.run(values, sign), (curve["family"], monitor, run)
+            checked += 1
+    return checked
+
+
 # ---------------------------------------------------------------------------------------------------- scoring
 
 
@@ -362,24 +397,46 @@ def section(curves, group, monitor, sign, table=None):
             }
         )
     p10, p20 = means["keras patience=10"], means["keras patience=20"]
-    e, q = means[DEFAULT]
-    rows.append(
-        {
-            "curves": f"{group} ({len(results[DEFAULT][0])})",
-            "monitor": monitor,
-            "policy": "target: default above the front, not dominated",
-            "quality": "yes" if q > front_quality(e, fixed) and not dominated_by(means[DEFAULT], fixed) else "NO",
-            "epochs": f"p10 {p10[1]:.4f}/{p10[0]:.1f}, p20 {p20[1]:.4f}/{p20[0]:.1f}",
-        }
-    )
+    for name in TARGETS:
+        if name not in means:
+            continue
+        e, q = means[name]
+        low, high = margin_interval(results, name)
+        rows.append(
+            {
+                "curves": f"{group} ({len(results[name][0])})",
+                "monitor": monitor,
+                "policy": f"target: {name} above the front, not dominated",
+                "quality": "yes" if q > front_quality(e, fixed) and not dominated_by(means[name], fixed) else "NO",
+                "epochs": f"p10 {p10[1]:.4f}/{p10[0]:.1f}, p20 {p20[1]:.4f}/{p20[0]:.1f}",
+                "margin": f"90% bootstrap interval [{low:+.4f}, {high:+.4f}]",
+            }
+        )
     return rows
+
+
+def margin_interval(results, name, resamples=1000, seed=0):
+    """5th and 95th percentiles of `name`'s margin over the front when the curves are resampled with replacement
+    (the fixed patiences' front is recomputed on each resample): how much of a margin is noise of the curve draw."""
+    rng = np.random.default_rng(seed)
+    count = len(results[name][0])
+    fixed = [results[f"keras patience={p}"] for p in FIXED_PATIENCES]
+    margins = []
+    for _ in range(resamples):
+        idx = rng.integers(0, count, count)
+        front = [(float(e[idx].mean()), float(q[idx].mean())) for q, e in fixed]
+        q, e = results[name]
+        margins.append(float(q[idx].mean()) - front_quality(float(e[idx].mean()), front))
+    low, high = np.percentile(margins, [5, 95])
+    return float(low), float(high)
 
 
 def run(v1_path=V1_PATH, v2_path=V2_PATH):
     curves = load_curves(v1_path, v2_path)
     check_keras([c for c in curves if c["group"] != "v1"])
+    check_up_patience(curves)
     rows = []
-    for group in ("design", "held-out", "v1"):
+    for group in ("design", "held-out", "fresh", "v1"):
         subset = [c for c in curves if c["group"] == group]
         if not subset:
             continue

@@ -15,6 +15,9 @@ with deliberately too-high learning rates for some runs (divergers). Each run is
 the Keras model and optimizer through their stateless APIs (`_fused_fit`). Curves are appended one by one to
 `benchmarks/data/curves_v2.jsonl.gz` (values rounded to 4 significant digits), so a killed recording resumes where
 it stopped, and `--shard i/n` splits the work over processes. `is_design_family` is the design/held-out split.
+`--batch fresh` labels the records written by a recording (`record["batch"]`) and `--new-first` records unseen
+configurations before missing seed replicas: the "fresh" curves of issue 13 were recorded that way, after the
+candidate rules were designed (`benchmarks/bench_early_stopping.py` reports them as their own group).
 
 Nothing is downloaded. The configurations are drawn from a fixed table plus a seeded generator, so rerunning the
 script reproduces the same set of runs (the curves themselves match up to floating-point nondeterminism).
@@ -529,13 +532,16 @@ def _append_v2(path, record):
         os.close(fd)
 
 
-def main_v2(path=V2_PATH, limit=None, shard=0, shards=1, seeds=1):
+def main_v2(path=V2_PATH, limit=None, shard=0, shards=1, seeds=1, batch=None, new_first=False):
     """Records every v2 configuration not yet in `path`, appending each curve as it finishes (resumable).
 
     `seeds`: seed replicas per configuration, trained side by side in one program (`record_v2`); a curve is
     identified by its configuration `id` and `replica`. With `shards=n`, this process records only the
     configurations whose position is `shard` modulo `n` (run `n` processes with `--shard 0/n` ... `--shard n-1/n`;
-    only shard 0 rewrites a truncated tail). `limit`: at most this many configurations.
+    only shard 0 rewrites a truncated tail). `limit`: at most this many configurations. `batch`: a label stored in
+    every record written by this call (`record["batch"]`), e.g. `"fresh"` for curves recorded after the rules were
+    designed (issue 13: the benchmark's fresh group). `new_first`: record configurations with no curve at all before
+    the missing seed replicas of already recorded ones.
     """
     import gzip
 
@@ -555,6 +561,9 @@ def main_v2(path=V2_PATH, limit=None, shard=0, shards=1, seeds=1):
         missing = [r for r in range(seeds) if (config["id"], r) not in done_keys]
         if k % shards == shard and missing:
             todo.append((config, missing))
+    if new_first:
+        seen = {key[0] for key in done_keys}
+        todo = [t for t in todo if t[0]["id"] not in seen] + [t for t in todo if t[0]["id"] in seen]
     todo = todo[:limit]
     print(f"{len(done)} curves already in {path}, {sum(len(m) for _, m in todo)} to record", flush=True)
     start, count = time.perf_counter(), len(done)
@@ -569,6 +578,8 @@ def main_v2(path=V2_PATH, limit=None, shard=0, shards=1, seeds=1):
                 "backend": keras.backend.backend(),
                 "history": history,
             }
+            if batch:
+                record["batch"] = batch
             _append_v2(path, record)
             count += 1
             monitor = np.array(history["val_loss"], dtype="float64")
@@ -599,10 +610,14 @@ def main(argv=None):
     parser.add_argument("--limit", type=int, default=None, help="with --v2: record at most this many new curves")
     parser.add_argument("--shard", default="0/1", help="with --v2: i/n, record the i-th of n interleaved shards")
     parser.add_argument("--seeds", type=int, default=3, help="with --v2: seed replicas per configuration")
+    parser.add_argument("--batch", default=None, help="with --v2: label stored in each new record (e.g. fresh)")
+    parser.add_argument(
+        "--new-first", action="store_true", help="with --v2: unrecorded configurations before missing replicas"
+    )
     args = parser.parse_args(argv)
     if args.v2:
         shard, shards = (int(k) for k in args.shard.split("/"))
-        main_v2(args.out or V2_PATH, args.limit, shard, shards, args.seeds)
+        main_v2(args.out or V2_PATH, args.limit, shard, shards, args.seeds, args.batch, args.new_first)
         return
     args.out = args.out or DATA_PATH
     import keras

@@ -192,6 +192,7 @@ TABLE = {
         "start_from_epoch": "int>=0",
         "patience_ratio": "non_negative",
         "trend_test": "bool",
+        "rule": "string_choice",
     },
     "TrainingBinding": {"verbose": "verbose01"},
     "ProximalStep": {"verbose": "verbose01"},

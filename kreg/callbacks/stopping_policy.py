@@ -26,6 +26,7 @@ from kreg.callbacks import stopping_criteria
 from kreg.validation import check_bool, check_choice, check_float, check_int, invalid
 
 CRITERIA = ("patience", "gl", "pq", "up")
+ADAPTIVE_RULES = ("patience_growth", "up_patience")
 DEFAULT_ALPHA = {"gl": 5.0, "pq": 0.5}
 
 
@@ -331,21 +332,34 @@ class StoppingPolicy:
 
 
 class AdaptiveStoppingPolicy(StoppingPolicy):
-    """The rule of `kreg.callbacks.AdaptiveEarlyStopping`: a patience that grows with the best epoch, and a trend test.
+    """The rule of `kreg.callbacks.AdaptiveEarlyStopping`: an adaptive patience, in one of two rules.
 
-    With `criterion="patience"`, once `wait >= P` where `P = max(patience, patience_ratio * (best_epoch + 1))`
-    (capped by `max_patience`), the policy stops unless the trend test finds the mean of the last
-    `w = max(2, floor(P))` compared values better than the mean of the `w` values before them (on the log scale for
-    a positive minimized quantity). With another criterion, that criterion replaces the adaptive rule.
+    `rule="patience_growth"` (default): a patience that grows with the best epoch, and a trend test. Once
+    `wait >= P` where `P = max(patience, patience_ratio * (best_epoch + 1))` (capped by `max_patience`), the policy
+    stops unless the trend test finds the mean of the last `w = max(2, floor(P))` compared values better than the
+    mean of the `w` values before them (on the log scale for a positive minimized quantity).
+
+    `rule="up_patience"` (opt-in, issue 13): Prechelt's UP combined with patience. Once `wait >= patience`, the
+    policy stops if the value rose over the last `strips` strips of `strip_length` epochs, i.e. the value now is
+    worse than `strip_length` epochs ago, which was worse than `strip_length` epochs before, ... `strips` times (a
+    rising curve: overfitting; UP_s with strips ending at the current epoch); otherwise it waits until
+    `wait >= max_patience` (default `3 * patience`: a flat, noisy curve may still improve). With the defaults: stop
+    10 epochs after the best on a curve that rose over the last 3 strips of 5 epochs, else 30 epochs after it.
+    `patience_ratio` and `trend_test` are not used by this rule.
+
+    With another criterion than `"patience"`, that criterion replaces the adaptive rule.
 
     Args:
-        monitor, sign, min_delta, baseline, start_from_epoch, and every keyword-only argument of `StoppingPolicy`:
-            as there.
-        patience: the smallest patience, used when the best value came early (default 10).
+        monitor, sign, min_delta, baseline, start_from_epoch, and every keyword-only argument of `StoppingPolicy`
+            (among them `strip_length`, default 5, and `strips`, default 3, used by `rule="up_patience"`): as there.
+        patience: the smallest patience, used when the best value came early (default 10); with
+            `rule="up_patience"`, the wait after which a rising curve stops.
         patience_ratio: patience as a fraction of the epoch of the best value (default 0.3); 0 gives a fixed
-            patience.
-        max_patience: an upper bound for the adaptive patience, or `None` for none.
-        trend_test: whether to apply the trend test.
+            patience (`rule="patience_growth"` only).
+        max_patience: an upper bound for the adaptive patience, or `None` for none; with `rule="up_patience"`, the
+            wait after which a curve that is not rising stops (at least `patience`; `None`: `3 * patience`).
+        trend_test: whether to apply the trend test (`rule="patience_growth"` only).
+        rule: `"patience_growth"` (default) or `"up_patience"`, see above.
 
     Example:
 
@@ -355,6 +369,17 @@ class AdaptiveStoppingPolicy(StoppingPolicy):
     12
     >>> policy.stop_reason
     'val_loss did not improve for 10 epochs (adaptive patience 10, best 0.4 at epoch 3) and its trend stopped improving'
+    >>> policy = AdaptiveStoppingPolicy(monitor="val_loss", sign=1.0, rule="up_patience")
+    >>> curve = [1.0 - 0.01 * epoch for epoch in range(30)] + [0.71 + 0.05 * i for i in range(1, 40)]
+    >>> next(epoch for epoch, value in enumerate(curve) if policy.update(epoch, value).stop)
+    40
+    >>> policy.stop_reason
+    'val_loss did not improve for 11 epochs (best 0.71 at epoch 30) and rose over the last 3 strips of 5 epochs (UP_3)'
+
+    (With the defaults the rising branch cannot fire at exactly `wait == 10`: the value 10 epochs back is then the
+    best itself, better than the one 15 epochs back. On this V-shaped curve it fires one epoch later.)
+
+    Reference: Lutz Prechelt 1998, "Early stopping - but when?" (the UP_s criterion and its strips).
     """
 
     def __init__(
@@ -369,17 +394,30 @@ class AdaptiveStoppingPolicy(StoppingPolicy):
         patience_ratio=0.3,
         max_patience=None,
         trend_test=True,
+        rule="patience_growth",
         **kwargs,
     ):
         super().__init__(monitor, sign, min_delta, patience, baseline, start_from_epoch, **kwargs)
         self.patience_ratio = check_float("patience_ratio", patience_ratio, low=0.0)
         self.max_patience = check_int("max_patience", max_patience, low=1, allow_none=True)
         self.trend_test = check_bool("trend_test", trend_test)
+        self.rule = check_choice("rule", rule, ADAPTIVE_RULES)
+        if self.rule == "up_patience" and self.max_patience is not None and self.max_patience < self.patience:
+            raise invalid(
+                "max_patience",
+                f"an integer >= patience ({self.patience}) or None with rule='up_patience'",
+                max_patience,
+            )
 
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"patience_ratio": self.patience_ratio, "max_patience": self.max_patience, "trend_test": self.trend_test}
+            {
+                "patience_ratio": self.patience_ratio,
+                "max_patience": self.max_patience,
+                "trend_test": self.trend_test,
+                "rule": self.rule,
+            }
         )
         return config
 
@@ -400,8 +438,18 @@ class AdaptiveStoppingPolicy(StoppingPolicy):
         super()._observe(epoch, value, train_loss)
         self._values.append(value)
 
+    def up_max_patience(self):
+        """The wait after which `rule="up_patience"` stops a curve that is not rising: `max_patience` or 3 x patience."""
+        return self.max_patience if self.max_patience is not None else 3 * self.patience
+
     def current_patience(self):
-        """The adaptive patience `max(patience, patience_ratio * (best_epoch + 1))`, capped by `max_patience`."""
+        """The patience that applies now.
+
+        `rule="patience_growth"`: `max(patience, patience_ratio * (best_epoch + 1))`, capped by `max_patience`.
+        `rule="up_patience"`: `patience` while the value rose over the last `strips` strips, else `up_max_patience()`.
+        """
+        if self.rule == "up_patience":
+            return float(self.patience if self.is_rising() else self.up_max_patience())
         patience = max(float(self.patience), self.patience_ratio * (self.best_epoch + 1))
         if self.max_patience is not None:
             patience = min(patience, float(self.max_patience))
@@ -416,9 +464,23 @@ class AdaptiveStoppingPolicy(StoppingPolicy):
             recent, previous = [math.log(v) for v in recent], [math.log(v) for v in previous]
         return self.sign * (sum(previous) - sum(recent)) > 0.0
 
+    def is_rising(self):
+        """Whether the value rose over the last `strips` strips of `strip_length` epochs (Prechelt's UP_s, with the
+        strips ending at the last compared value): each of the values `0, k, 2k, ..., (s-1)k` compared values ago
+        is worse than the one `k` values before it. `False` until `s * k + 1` values were compared."""
+        k, n = self.strip_length, len(self._values)
+        if n <= k * self.strips:
+            return False
+        return all(
+            self.sign * (self._values[n - 1 - k * i] - self._values[n - 1 - k * (i + 1)]) > 0.0
+            for i in range(self.strips)
+        )
+
     def _criterion_reason(self, epoch, value):
         if self.criterion != "patience":
             return super()._criterion_reason(epoch, value)
+        if self.rule == "up_patience":
+            return self._up_patience_reason(epoch)
         patience = self.current_patience()
         if self.wait < patience or epoch == 0:
             return None
@@ -428,3 +490,19 @@ class AdaptiveStoppingPolicy(StoppingPolicy):
             f"{self.monitor} did not improve for {self.wait} epochs (adaptive patience {patience:.3g}, "
             f"{self.best_text()})" + (" and its trend stopped improving" if self.trend_test else "")
         )
+
+    def _up_patience_reason(self, epoch):
+        if self.wait < self.patience or epoch == 0:
+            return None
+        if self.is_rising():
+            return (
+                f"{self.monitor} did not improve for {self.wait} epochs ({self.best_text()}) and rose over the last "
+                f"{self.strips} strips of {self.strip_length} epochs (UP_{self.strips})"
+            )
+        limit = self.up_max_patience()
+        if self.wait >= limit:
+            return (
+                f"{self.monitor} did not improve for {self.wait} epochs (max_patience {limit}, {self.best_text()}); "
+                f"it did not rise over the last {self.strips} strips of {self.strip_length} epochs"
+            )
+        return None

@@ -44,6 +44,7 @@ def test_defaults():
     assert stopper.patience_ratio == 0.3
     assert stopper.max_patience is None
     assert stopper.trend_test is True
+    assert stopper.rule == "patience_growth"
     assert isinstance(stopper, EarlyStopping)
 
 
@@ -100,6 +101,52 @@ def test_trend_test_for_a_metric_to_maximize():
     assert trend.monitor_op == keras.ops.greater
     assert run_no_trend < 30
     assert run_trend > 80 and trend.best_epoch > 80
+
+
+def test_up_patience_rule_stops_a_rising_curve_early_and_a_flat_one_late():
+    # Rising after the best (epoch 29, 0-based): stops 11 epochs after it (the first epoch the value rose over 3
+    # strips of 5), restores the best weights, and the summary names the branch.
+    rising = [1.0 - 0.01 * epoch for epoch in range(30)] + [0.71 + 0.05 * i for i in range(1, 60)]
+    stopper = AdaptiveEarlyStopping(rule="up_patience")
+    model = WeightsAreEpochs()
+    assert drive(stopper, rising, model=model) == 41
+    assert model.weights == stopper.restored_epoch == 29
+    assert stopper.summary() == (
+        "Epoch 41: early stopping: val_loss did not improve for 11 epochs (best 0.71 at epoch 30) and rose over the"
+        " last 3 strips of 5 epochs (UP_3); restored the weights of epoch 30 (val_loss=0.71)."
+    )
+    # Flat and noisy (alternating) after the best at epoch 9: waits max_patience = 3 x patience = 30.
+    flat = [1.0 - 0.05 * epoch for epoch in range(10)] + [0.6 + 0.04 * (i % 2) for i in range(80)]
+    stopper = AdaptiveEarlyStopping(rule="up_patience")
+    assert drive(stopper, flat) == 40
+    assert "(max_patience 30, best 0.55 at epoch 10); it did not rise" in stopper.summary()
+    stopper = AdaptiveEarlyStopping(rule="up_patience", patience=4, max_patience=12)
+    assert drive(stopper, flat) == 22 and "max_patience 12" in stopper.stop_reason
+    # The default rule on the same curves, for contrast: about as fast on the rising one, earlier on the flat one.
+    assert drive(AdaptiveEarlyStopping(), rising) == 40
+    assert drive(AdaptiveEarlyStopping(), flat) == 27
+
+
+def test_up_patience_rule_resumes_from_a_saved_state():
+    values = [1.0 - 0.01 * epoch for epoch in range(30)] + [0.71 + 0.05 * i for i in range(1, 60)]
+    reference = drive(AdaptiveEarlyStopping(rule="up_patience"), values)
+    for split in (5, 31, 38):
+        first = AdaptiveEarlyStopping(rule="up_patience")
+        model = WeightsAreEpochs()
+        first.set_model(model)
+        first.on_train_begin()
+        for epoch in range(split):
+            first.on_epoch_end(epoch, {"val_loss": values[epoch]})
+        second = AdaptiveEarlyStopping(rule="up_patience")
+        second.set_model(model)
+        second.set_state(first.get_state())
+        run = len(values)
+        for epoch in range(split, len(values)):
+            second.on_epoch_end(epoch, {"val_loss": values[epoch]})
+            if model.stop_training:
+                run = epoch + 1
+                break
+        assert run == reference == 41
 
 
 def test_state_round_trip_keeps_the_history_for_the_trend_test():
@@ -260,6 +307,12 @@ def test_config_round_trip_and_serialization():
     assert AdaptiveEarlyStopping.from_config(config).get_config() == config
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(stopper))
     assert type(restored) is AdaptiveEarlyStopping and restored.get_config() == config
+    assert config["rule"] == "patience_growth"
+    up = AdaptiveEarlyStopping(rule="up_patience", max_patience=25, strips=2)
+    config = up.get_config()
+    assert config["rule"] == "up_patience" and config["max_patience"] == 25 and config["strips"] == 2
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(up))
+    assert restored.get_config() == config and restored.policy.rule == "up_patience"
 
 
 @pytest.mark.parametrize(
@@ -273,6 +326,11 @@ def test_config_round_trip_and_serialization():
         ({"criterion": "adaptive"}, "Received: criterion='adaptive'"),
         ({"monitor": ""}, "Expected a non-empty string or None. Received: monitor=''"),
         ({"run_id": "a/b"}, "Received: run_id='a/b'"),
+        ({"rule": "UP"}, "Expected one of 'patience_growth', 'up_patience'. Received: rule='UP'"),
+        (
+            {"max_patience": 5, "rule": "up_patience"},
+            "Expected an integer >= patience (10) or None with rule='up_patience'. Received: max_patience=5",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, message):

@@ -132,6 +132,8 @@ CONFIGS = [
     (StoppingPolicy, {"criterion": "up", "strips": 2, "strip_length": 2}),
     (AdaptiveStoppingPolicy, {}),
     (AdaptiveStoppingPolicy, {"trend_test": False, "patience": 3, "patience_ratio": 0.5}),
+    (AdaptiveStoppingPolicy, {"rule": "up_patience"}),
+    (AdaptiveStoppingPolicy, {"rule": "up_patience", "patience": 4, "max_patience": 12, "strip_length": 2}),
 ]
 
 
@@ -217,3 +219,146 @@ def test_the_callbacks_delegate_to_the_policies():
     assert len(decisions) == stopper.stopped_epoch + 1
     assert policy.get_state() == {k: v for k, v in stopper.get_state().items() if k in policy.get_state()}
     assert model.weights == max(i for i, d in enumerate(decisions) if d.improved)
+
+
+# -------------------------------------------------------------- rule="up_patience": Prechelt's UP with patience
+
+
+def up_patience_reference(values, sign, patience=10, max_patience=None, k=5, s=3):
+    """An independent NumPy transcription of the rule: (stop epoch or None, branch)."""
+    values = np.asarray(values, dtype="float64") * sign  # oriented: smaller is better
+    max_patience = 3 * patience if max_patience is None else max_patience
+    best_epoch = 0
+    for epoch in range(len(values)):
+        if values[epoch] < values[best_epoch] or epoch == 0:
+            best_epoch = epoch
+            continue
+        wait = epoch - best_epoch
+        if wait < patience:
+            continue
+        ends = values[epoch - k * np.arange(s + 1)] if epoch >= k * s else None  # now, k back, 2k back, ...
+        if ends is not None and np.all(ends[:-1] > ends[1:]):
+            return epoch, "rising"
+        if wait >= max_patience:
+            return epoch, "max"
+    return None, None
+
+
+def stop_epoch(policy, values):
+    decisions = run(policy, values)
+    return (len(decisions) - 1 if decisions[-1].stop else None), policy.stop_reason
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_up_patience_stops_where_a_numpy_transcription_of_the_rule_does(seed):
+    rng = np.random.default_rng(seed)
+    sign = [1.0, -1.0][seed % 2]
+    kwargs = [{}, {"patience": 4, "max_patience": 9}, {"strip_length": 3, "strips": 2}, {"max_patience": 10}][
+        seed // 2 % 4
+    ]
+    # A noisy loss with a random minimum (falls, then rises), some runs flat: every branch is exercised.
+    epochs = np.arange(150)
+    turn, noise = rng.integers(10, 100), [0.002, 0.02, 0.2][seed % 3]
+    trend = 1.0 / (1.0 + 0.05 * np.minimum(epochs, turn)) + rng.uniform(0.0, 0.004) * np.maximum(epochs - turn, 0)
+    values = list(sign * trend * np.exp(noise * rng.standard_normal(150)))
+    expected, branch = up_patience_reference(
+        values,
+        sign,
+        kwargs.get("patience", 10),
+        kwargs.get("max_patience"),
+        kwargs.get("strip_length", 5),
+        kwargs.get("strips", 3),
+    )
+    got, reason = stop_epoch(AdaptiveStoppingPolicy(sign=sign, rule="up_patience", **kwargs), values)
+    assert got == expected
+    if branch == "rising":
+        assert "rose over the last" in reason
+    elif branch == "max":
+        assert "max_patience" in reason and "did not rise" in reason
+
+
+def test_up_patience_branches_are_all_exercised_by_the_transcription_check():
+    branches = set()
+    for seed in range(16):
+        rng = np.random.default_rng(seed)
+        epochs = np.arange(150)
+        turn, noise = rng.integers(10, 100), [0.002, 0.02, 0.2][seed % 3]
+        trend = 1.0 / (1.0 + 0.05 * np.minimum(epochs, turn)) + rng.uniform(0, 0.004) * np.maximum(epochs - turn, 0)
+        branches.add(up_patience_reference(trend * np.exp(noise * rng.standard_normal(150)), 1.0)[1])
+    assert branches >= {"rising", "max"}
+
+
+def test_up_patience_stops_a_rising_curve_after_the_short_patience():
+    # Falls by 0.01 per epoch to its best at epoch 29 (0-based), then rises by 0.05 per epoch. At wait 10 the value
+    # 10 epochs back is the best itself (lower than 15 back), so the 3-strip rise first holds at wait 11:
+    # 0.71 + 0.55 > 0.71 + 0.30 > 0.71 + 0.05 > 0.75 (epochs 40, 35, 30, 25).
+    values = [1.0 - 0.01 * epoch for epoch in range(30)] + [0.71 + 0.05 * i for i in range(1, 60)]
+    policy = AdaptiveStoppingPolicy(monitor="val_loss", sign=1.0, rule="up_patience")
+    assert stop_epoch(policy, values)[0] == 40
+    assert policy.best_epoch == 29 and policy.wait == 11
+    assert policy.stop_reason == (
+        "val_loss did not improve for 11 epochs (best 0.71 at epoch 30) and rose over the last 3 strips of 5 epochs"
+        " (UP_3)"
+    )
+    assert policy.current_patience() == 10.0  # rising: the short patience applies
+    # A steep fall makes the rise over the third strip (best-5 -> best+1) fail longer: 0.1 per epoch down.
+    steep = [3.0 - 0.1 * epoch for epoch in range(30)] + [0.1 + 0.05 * i for i in range(1, 60)]
+    # Rising at wait w iff 0.05 (w - 10) > 0.1 (15 - w), i.e. w > 13.3: stops at epoch 29 + 14.
+    assert stop_epoch(AdaptiveStoppingPolicy(sign=1.0, rule="up_patience"), steep)[0] == 43
+    # For a metric to maximize, falling is overfitting.
+    accuracy = [0.5 + 0.01 * epoch for epoch in range(30)] + [0.79 - 0.05 * i for i in range(1, 60)]
+    policy = AdaptiveStoppingPolicy(monitor="val_accuracy", sign=-1.0, rule="up_patience")
+    assert stop_epoch(policy, accuracy)[0] == 40 and "rose over" in policy.stop_reason
+
+
+def test_up_patience_waits_max_patience_on_a_noisy_flat_curve():
+    # After the best (0.5 at epoch 9), a flat curve alternating 0.6 / 0.64: the value 5 epochs back always has the
+    # other parity, so the three strips never all rise, and the run stops at wait 30 exactly.
+    values = [1.0 - 0.05 * epoch for epoch in range(10)] + [0.6 + 0.04 * (i % 2) for i in range(80)]
+    policy = AdaptiveStoppingPolicy(monitor="val_loss", sign=1.0, rule="up_patience")
+    assert stop_epoch(policy, values)[0] == 39
+    assert policy.stop_reason == (
+        "val_loss did not improve for 30 epochs (max_patience 30, best 0.55 at epoch 10); "
+        "it did not rise over the last 3 strips of 5 epochs"
+    )
+    assert policy.current_patience() == 30.0
+    # max_patience sets the long wait; the default rule (patience 10 + trend test) stops this curve earlier.
+    assert stop_epoch(AdaptiveStoppingPolicy(sign=1.0, rule="up_patience", max_patience=17), values)[0] == 26
+    assert stop_epoch(AdaptiveStoppingPolicy(sign=1.0), values)[0] == 26
+
+
+def test_up_patience_a_plateau_is_not_a_rise():
+    # An accuracy stuck on a plateau (equal values, as discrete metrics do) does not rise: the long wait applies.
+    values = [0.5, 0.7, 0.8] + [0.75] * 60
+    policy = AdaptiveStoppingPolicy(monitor="val_accuracy", sign=-1.0, rule="up_patience")
+    assert stop_epoch(policy, values)[0] == 32 and "max_patience 30" in policy.stop_reason
+
+
+def test_up_patience_ignores_the_growth_settings_and_keeps_new_bests():
+    values = [1.0 - 0.05 * epoch for epoch in range(10)] + [0.6 + 0.04 * (i % 2) for i in range(80)]
+    for kwargs in ({"patience_ratio": 5.0}, {"trend_test": False}):
+        assert stop_epoch(AdaptiveStoppingPolicy(sign=1.0, rule="up_patience", **kwargs), values)[0] == 39
+    # A new best resets the wait: 0.1 at epoch 30 moves the stop to 30 + 30.
+    late = list(values)
+    late[30] = 0.1
+    assert stop_epoch(AdaptiveStoppingPolicy(sign=1.0, rule="up_patience"), late)[0] == 60
+
+
+@pytest.mark.parametrize(
+    "kwargs, name, message",
+    [
+        ({"rule": "up"}, "rule", "Expected one of 'patience_growth', 'up_patience'. Received: rule='up'"),
+        (
+            {"rule": "up_patience", "patience": 10, "max_patience": 5},
+            "max_patience",
+            "Expected an integer >= patience (10) or None with rule='up_patience'. Received: max_patience=5",
+        ),
+        ({"rule": "up_patience", "strips": 0}, "strips", "Expected an integer >= 1. Received: strips=0"),
+    ],
+)
+def test_up_patience_bad_arguments(kwargs, name, message):
+    with pytest.raises(ValueError) as error:
+        AdaptiveStoppingPolicy(**kwargs)
+    assert str(error.value) == f"Invalid value received for argument `{name}`. {message}"
+    # max_patience below patience is fine for the growth rule (a cap).
+    assert AdaptiveStoppingPolicy(patience=10, max_patience=5).max_patience == 5
