@@ -14,6 +14,7 @@ def __getattr__(name):
         return importlib.import_module("kreg.tuning")
     raise AttributeError(f"module 'kreg' has no attribute {name!r}")
 
+
 __all__ = [
     "attach",
     "detach",
