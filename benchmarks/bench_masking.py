@@ -26,7 +26,7 @@ from sklearn.datasets import load_digits
 
 import kreg
 from benchmarks import timing
-from benchmarks.timing import interleaved_times, median_ratio, median_time
+from benchmarks.timing import median_ratio, median_time
 from kreg.layers.masking import FeatureMask, SwapNoise
 
 REPEATS = 7
@@ -70,16 +70,6 @@ def mlp(make_layer=None, hidden_too=False):
     return model
 
 
-def _rotated_rounds(fns, repeats):
-    interleaved_times(fns, repeats=1, warmup=1)  # the warm-up round: traces and compilations
-    names = list(fns)
-    rounds = []
-    for index in range(repeats):
-        order = names[index % len(names) :] + names[: index % len(names)]
-        rounds.append(interleaved_times({name: fns[name] for name in order}, repeats=1, warmup=0))
-    return rounds
-
-
 def run(repeats=REPEATS, torch_threads=1):
     """Returns the rows: each variant's ms/step and step-time ratio to Dropout in the same places."""
     with timing.torch_threads(torch_threads or None):
@@ -99,7 +89,7 @@ def _run(repeats):
                 model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
 
             fns[name] = epoch
-        rounds = _rotated_rounds(fns, repeats)
+        rounds = timing.rotated_rounds(fns, repeats)
         steps = SAMPLES // BATCH
         for name in VARIANTS:
             ratio = median_ratio(rounds, name, BASELINE)

@@ -32,7 +32,7 @@ from sklearn.datasets import load_digits
 
 import kreg
 from benchmarks import timing
-from benchmarks.timing import interleaved_times, median_ratio, median_time
+from benchmarks.timing import median_ratio, median_time
 from kreg.layers.noise import GaussianNoise
 from kreg.layers.weight_noise import DropConnect, WeightNoise
 
@@ -106,17 +106,6 @@ def run(repeats=REPEATS, torch_threads=1):
         return _run(repeats)
 
 
-def _rotated_rounds(fns, repeats):
-    """`benchmarks.timing.paired_rounds` with each round starting at the next variant (no variant always first)."""
-    interleaved_times(fns, repeats=1, warmup=1)  # the warm-up round: traces and compilations
-    names = list(fns)
-    rounds = []
-    for index in range(repeats):
-        order = names[index % len(names) :] + names[: index % len(names)]
-        rounds.append(interleaved_times({name: fns[name] for name in order}, repeats=1, warmup=0))
-    return rounds
-
-
 def _run(repeats):
     x, y = _data()
     backend = keras.backend.backend()
@@ -133,7 +122,7 @@ def _run(repeats):
                 model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
 
             fns[name] = epoch
-        rounds = _rotated_rounds(fns, min(repeats, config_repeats))
+        rounds = timing.rotated_rounds(fns, min(repeats, config_repeats))
         steps = SAMPLES // batch
         for name in variants:
             ratio = median_ratio(rounds, name, BASELINE)

@@ -34,6 +34,17 @@ def paired_rounds(fns, repeats=9):
     return [interleaved_times(fns, repeats=1, warmup=0) for _ in range(repeats)]
 
 
+def rotated_rounds(fns, repeats):
+    """`paired_rounds` with each round starting at the next callable, so that none always runs first."""
+    interleaved_times(fns, repeats=1, warmup=1)  # the warm-up round: traces and compilations
+    names = list(fns)
+    rounds = []
+    for index in range(repeats):
+        order = names[index % len(names) :] + names[: index % len(names)]
+        rounds.append(interleaved_times({name: fns[name] for name in order}, repeats=1, warmup=0))
+    return rounds
+
+
 def median_ratio(rounds, name, baseline):
     """The median over `rounds` (from `paired_rounds`) of `time[name] / time[baseline]` within each round."""
     return float(np.median([r[name] / r[baseline] for r in rounds]))
