@@ -20,14 +20,18 @@ the callbacks delegate to (`kreg.callbacks.stopping_policy`, driven with `update
 needed). Keras's `EarlyStopping(patience=p)` is replayed by `keras_patience_run`, a NumPy/Python transcription of
 its `on_epoch_end` (same wait counter, same "first value is the best", NaN never improves); `check_keras` replays
 Keras's real callback on a sample of curves and asserts the same stop epochs, so the fast path cannot drift;
-`check_up_patience` asserts that kreg's `rule="up_patience"` stops every curve where the candidate rule it implements
-("UP3 after 10, max 30") does.
+`check_kreg_rules` asserts that kreg's default `rule="up_progress"` and `rule="up_patience"` stop every curve where
+the candidate rules they implement ("UP3 or progress < 1% over 25, after 10", "UP3 after 10, max 30") do.
+
+Second round of issue 13: `python -m benchmarks.bench_early_stopping search` scores every candidate of
+`search_grid()` on the design rows only and prints the one the fixed criterion picks (`design_search`).
 
 Scores, per policy, averaged over curves:
 
 - quality: how good the best monitored value seen up to the stop is, relative to the curve's global best. For a
   loss (minimized) it is `global best / best seen up to the stop`; for a metric to maximize `best seen / global
-  best`. 1.0 is perfect (the stop never missed the best epoch), lower is worse.
+  best`. 1.0 is perfect (the stop never missed the best epoch), lower is worse. For a kreg policy, the value of the
+  epoch whose weights it restores (`best_epoch`; with `smoothing` or `min_delta` not always the best seen).
 - epochs: epochs run (at most the curve's length).
 - front: the quality of the fixed-patience front (Keras patience 2, 5, 10, 20, 40; linear between their mean
   (epochs, quality) points) at the policy's own mean epochs; margin = quality - front (above 0: beyond the front).
@@ -39,7 +43,7 @@ classification curves.
 
 Target (issue 13): on the held-out families, at the cost of patience 10 the quality of patience 20, i.e. not
 dominated by any fixed patience and above their front at its own cost, for `val_loss` and `val_accuracy`; checked
-for the default and for `AdaptiveEarlyStopping(rule="up_patience")`.
+for the default (`rule="up_progress"`), issue 5's `rule="patience_growth"` and `rule="up_patience"`.
 """
 
 import json
@@ -55,9 +59,10 @@ V1_PATH = pathlib.Path(__file__).parent / "data" / "early_stopping_curves.json"
 V2_PATH = record_curves.V2_PATH
 FIXED_PATIENCES = (2, 5, 10, 20, 40)
 MONITORS = (("val_loss", 1.0), ("val_accuracy", -1.0))
-DEFAULT = "kreg adaptive (default)"
+DEFAULT = 'kreg adaptive (default, rule="up_progress")'
+PATIENCE_GROWTH = 'kreg rule="patience_growth" (issue 5)'
 UP_PATIENCE = 'kreg rule="up_patience"'
-TARGETS = (DEFAULT, UP_PATIENCE)
+TARGETS = (DEFAULT, PATIENCE_GROWTH, UP_PATIENCE)
 
 
 # ---------------------------------------------------------------------------------------------------- curves
@@ -113,6 +118,16 @@ def quality(values, run, sign):
     return float(np.max(values[:run][seen]) / np.max(values[finite]))
 
 
+def restored_quality(values, epoch, sign):
+    """Quality of the value at `epoch` (the epoch whose weights a kreg policy restores) relative to the global best."""
+    values = np.asarray(values, dtype="float64")
+    best = np.min(values[np.isfinite(values)]) if sign > 0 else np.max(values[np.isfinite(values)])
+    value = values[epoch]
+    if not np.isfinite(value):
+        return 0.0
+    return float(best / value) if sign > 0 else float(value / best)
+
+
 # ---------------------------------------------------------------------------------------------------- policies
 
 
@@ -153,8 +168,10 @@ def policies():
     }
     for name, kwargs in prechelt.items():
         table[name] = _kreg(StoppingPolicy, **kwargs)
+    # The default since issue 13: "UP3 or progress < 1% over 25, after 10" below, in kreg (`check_kreg_rules`).
     table[DEFAULT] = _kreg(AdaptiveStoppingPolicy)
-    # The opt-in rule of issue 13 (UP_3 after patience 10, else max 30): "UP3 after 10, max 30" below, in kreg.
+    table[PATIENCE_GROWTH] = _kreg(AdaptiveStoppingPolicy, rule="patience_growth")
+    # UP_3 after patience 10, else max 30: "UP3 after 10, max 30" below, in kreg.
     table[UP_PATIENCE] = _kreg(AdaptiveStoppingPolicy, rule="up_patience")
     table.update(CANDIDATES)
     return table
@@ -187,6 +204,25 @@ class Rule:
                 bests.append(epoch)
                 continue
             if epoch > 0 and self.stop(oriented, bests, epoch - bests[-1]):
+                return epoch + 1
+        return len(values)
+
+
+class RawRule(Rule):
+    """A candidate rule on the raw values: `stop(values, sign, bests, wait) -> bool` (`values` as logged, `sign` +1
+    to minimize, -1 to maximize); new bests, the wait and a NaN/inf as in `Rule`."""
+
+    def run(self, values, sign):
+        seen, bests, best = [], [], None
+        for epoch, value in enumerate(values):
+            if not math.isfinite(value):
+                return epoch + 1
+            seen.append(value)
+            if best is None or sign * (best - value) > 0:
+                best = value
+                bests.append(epoch)
+                continue
+            if epoch > 0 and self.stop(seen, sign, bests, epoch - bests[-1]):
                 return epoch + 1
         return len(values)
 
@@ -262,6 +298,103 @@ def worsening_rule(short=5, patience=10, ratio=0.3, z=2.0):
     return Rule(stop)
 
 
+def _rising(values, sign, strip=5, strips=3):
+    """Prechelt's UP_s with strips ending at the last value: each of the values 0, k, ..., (s-1)k epochs ago is
+    worse than the one k epochs before it (`values` raw, `sign` +1 to minimize)."""
+    n = len(values)
+    return n > strip * strips and all(
+        sign * (values[n - 1 - strip * i] - values[n - 1 - strip * (i + 1)]) > 0 for i in range(strips)
+    )
+
+
+def _relative_progress(values, sign, window):
+    """How much the best value improved over the last `window` values, relative to the best before them (None:
+    fewer than `window + 1` values)."""
+    if len(values) <= window:
+        return None
+    then = min(values[: len(values) - window], key=lambda v: sign * v)
+    now = min(values, key=lambda v: sign * v)
+    if then == 0:
+        return math.inf if sign * (then - now) > 0 else 0.0
+    return sign * (then - now) / abs(then)
+
+
+def up_progress_rule(patience=10, window=25, min_progress=0.01, up=True):
+    """UP, progress and patience (the default since issue 13): after `patience` epochs without a new best, stop if
+    the curve rose over the last 3 strips of 5 epochs (`up`), or if its best improved by less than `min_progress`
+    (relative) over the last `window` epochs; else wait, up to `window` epochs without a new best. A run that is
+    overfitting, or that has reached its plateau, stops early; one still making real progress gets the long wait.
+    `up=False`: the progress test alone."""
+
+    def stop(values, sign, bests, wait):
+        if wait < patience:
+            return False
+        if (up and _rising(values, sign)) or wait >= window:
+            return True
+        progress = _relative_progress(values, sign, window)
+        return progress is not None and progress < min_progress
+
+    return RawRule(stop)
+
+
+def up_strip_means_rule(patience=10, max_patience=30, strip=5, strips=3):
+    """UP on strip means instead of single values (less noisy): after `patience`, stop if the mean of each of the
+    last `strips` strips was worse than the mean of the strip before, else wait up to `max_patience`."""
+
+    def stop(values, bests, wait):
+        if wait < patience:
+            return False
+        n = len(values)
+        if wait >= max_patience:
+            return True
+        if n < strip * (strips + 1):
+            return False
+        means = [sum(values[n - strip * (i + 1) : n - strip * i]) / strip for i in range(strips + 1)]
+        return all(means[i] > means[i + 1] for i in range(strips))
+
+    return Rule(stop)
+
+
+def three_way_rule(patience=10, flat=20, max_patience=40, window=20, z=2.0):
+    """Direction from a slope test on the last `window` values: after `patience` epochs without a new best, stop if
+    the slope is significantly rising (t > z), wait up to `max_patience` if significantly falling (t < -z), else
+    (flat) up to `flat`."""
+
+    def stop(values, bests, wait):
+        if wait < patience:
+            return False
+        if len(values) < window:
+            return wait >= flat
+        y = np.asarray(values[-window:])
+        x = np.arange(window) - (window - 1) / 2
+        slope = float(x @ (y - y.mean()) / (x @ x))
+        residual = y - y.mean() - slope * x
+        t = slope / (math.sqrt(float(residual @ residual) / (window - 2) / float(x @ x)) + 1e-12)
+        if t > z:
+            return True
+        return wait >= (max_patience if t < -z else flat)
+
+    return Rule(stop)
+
+
+def gap_rule(factor=2.0, k=3, patience=10, max_patience=40, up=False, floor=None):
+    """Patience from the run's own time scale, without a trend test: `factor` x the longest gap between its last
+    `k + 1` new bests, between `patience` (or `floor` when `up`) and `max_patience`; `up`: stop a rising curve
+    after `patience` (UP_3) and apply the gap patience (at least `floor`) to the others."""
+
+    def stop(values, bests, wait):
+        if wait < patience:
+            return False
+        if up and _rising(values, 1.0):
+            return True
+        tail = bests[-(k + 1) :]
+        gaps = [b - a for a, b in zip(tail, tail[1:])] or [bests[-1] + 1]
+        low = floor if up and floor is not None else patience
+        return wait >= min(max_patience, max(low, factor * max(gaps)))
+
+    return Rule(stop)
+
+
 #: Candidate rules, each with the reason it was tried (docs/early_stopping.md has what the numbers showed).
 CANDIDATES = {
     # The issue's one-liner: patience proportional to the epoch of the best value, no trend test.
@@ -281,7 +414,78 @@ CANDIDATES = {
     "slope test z=1 (10, 0.3)": slope_rule(),
     # Two speeds: stop early when clearly worsening.
     "worsening z=2 after 5, else issue 5": worsening_rule(),
+    # Second round (issue 13, chosen on the design rows only; `SEARCH` below has the whole grid):
+    # UP on strip means: single values are noisy, means of 5 are less so.
+    "UP3 on strip means after 10, max 30": up_strip_means_rule(),
+    # The direction of the curve from a slope t-test: rising stops, falling waits long, flat in between.
+    "3-way slope test z=2 (10 / 20 / 40)": three_way_rule(),
+    # Patience from the time scale of the run's own improvements, without the trend test.
+    "2 x longest of last 3 gaps, 10..40": gap_rule(),
+    "UP3 after 10, else 2 x gap, 20..40": gap_rule(up=True, floor=20),
+    # Smoothed monitoring with UP; scored at the restored epoch (the best of the smoothed values).
+    "UP3 after 10, max 30, on EMA 0.5": _kreg(AdaptiveStoppingPolicy, rule="up_patience", smoothing=0.5),
+    # Noise-aware improvement with UP: a new best must beat the old one by 0.1 % (relative).
+    "UP3 after 10, max 30, min_delta 0.1% rel": _kreg(
+        AdaptiveStoppingPolicy, rule="up_patience", min_delta=0.001, min_delta_mode="rel"
+    ),
+    # Progress: stop once the best improved by less than delta (relative) over the last W epochs, no UP.
+    "progress < 0.2% over 30, after 10": up_progress_rule(window=30, min_progress=0.002, up=False),
+    # UP and progress combined: the design winner, kreg's default (`check_kreg_rules`).
+    "UP3 or progress < 1% over 25, after 10": up_progress_rule(),
 }
+
+
+def search_grid():
+    """The whole second-round search of issue 13 (`python -m benchmarks.bench_early_stopping search`): every
+    candidate scored on the design rows only. Name -> rule."""
+    grid = {
+        "UP3 after 10, max 25": up_patience_rule(max_patience=25),
+        "UP3 on strip means after 10, max 30": up_strip_means_rule(),
+        "UP3 on strip means after 10, max 25": up_strip_means_rule(max_patience=25),
+        "3-way slope test z=2 (10 / 20 / 40)": three_way_rule(),
+        "3-way slope test z=1 (10 / 20 / 40)": three_way_rule(z=1.0),
+        "3-way slope test z=2 (10 / 15 / 40)": three_way_rule(flat=15),
+        "2 x longest of last 3 gaps, 10..40": gap_rule(),
+        "UP3 after 10, else 2 x gap, 20..40": gap_rule(up=True, floor=20),
+        "UP3 or progress < 0.2% over 20, after 10": up_progress_rule(window=20, min_progress=0.002),
+        "UP3 after 10, max 30, on EMA 0.3": _kreg(AdaptiveStoppingPolicy, rule="up_patience", smoothing=0.3),
+        "UP3 after 10, max 30, on EMA 0.5": _kreg(AdaptiveStoppingPolicy, rule="up_patience", smoothing=0.5),
+    }
+    for rel in (0.001, 0.005):
+        grid[f"UP3 after 10, max 30, min_delta {rel:.1%} rel"] = _kreg(
+            AdaptiveStoppingPolicy, rule="up_patience", min_delta=rel, min_delta_mode="rel"
+        )
+    for patience in (5, 10):
+        for window in (20, 25, 30, 40):
+            for delta in (0.001, 0.002, 0.005, 0.01):
+                name = f"progress < {delta:.1%} over {window}, after {patience}"
+                grid[name] = up_progress_rule(patience, window, delta, up=False)
+    for window in (25, 30, 40):
+        for delta in (0.002, 0.005, 0.01):
+            grid[f"UP3 or progress < {delta:.1%} over {window}, after 10"] = up_progress_rule(10, window, delta)
+    return grid
+
+
+def design_search(curves=None):
+    """Scores `search_grid()` on the design rows; the choice: among the candidates above the front (margin > 0)
+    and not dominated on both `val_loss` and `val_accuracy`, the largest sum of the two margins. Returns
+    (rows, chosen name)."""
+    curves = load_curves() if curves is None else curves
+    design = [c for c in curves if c["group"] == "design"]
+    table = {f"keras patience={p}": p for p in FIXED_PATIENCES}
+    table.update(search_grid())
+    rows, margins = [], {}
+    for monitor, sign in MONITORS:
+        for row in section(design, "design", monitor, sign, table, targets=()):
+            if row["policy"] in table and not row["policy"].startswith("keras"):
+                rows.append(row)
+                margins.setdefault(row["policy"], []).append((row["margin"], row["dominated"]))
+    eligible = {
+        name: sum(m for m, _ in pair)
+        for name, pair in margins.items()
+        if all(m > 0 and not dominated for m, dominated in pair)
+    }
+    return rows, max(eligible, key=eligible.get)
 
 
 def check_keras(curves, count=24):
@@ -316,19 +520,25 @@ def check_keras(curves, count=24):
     return checked
 
 
-def check_up_patience(curves):
-    """Asserts that `AdaptiveStoppingPolicy(rule="up_patience")` (fed no training loss) stops every curve where the
-    candidate it implements, "UP3 after 10, max 30", does. Returns the number of replays checked."""
-    rule, checked = CANDIDATES["UP3 after 10, max 30"], 0
+def check_kreg_rules(curves):
+    """Asserts that kreg's `AdaptiveStoppingPolicy` (fed no training loss) stops every curve where the candidate it
+    implements does: the default `rule="up_progress"` as "UP3 or progress < 1% over 25, after 10", and
+    `rule="up_patience"` as "UP3 after 10, max 30". Returns the number of replays checked."""
+    pairs = (
+        ({}, CANDIDATES["UP3 or progress < 1% over 25, after 10"]),
+        ({"rule": "up_patience"}, CANDIDATES["UP3 after 10, max 30"]),
+    )
+    checked = 0
     for curve in curves:
         for monitor, sign in MONITORS:
             values = monitored(curve["history"], monitor)
             if values is None:
                 continue
-            policy = AdaptiveStoppingPolicy(sign=sign, rule="up_patience")
-            run = policy_run(policy, values, [None] * len(values))
-            assert run == rule.run(values, sign), (curve["family"], monitor, run)
-            checked += 1
+            for kwargs, rule in pairs:
+                policy = AdaptiveStoppingPolicy(sign=sign, **kwargs)
+                run = policy_run(policy, values, [None] * len(values))
+                assert run == rule.run(values, sign), (curve["family"], monitor, kwargs, run)
+                checked += 1
     return checked
 
 
@@ -343,7 +553,8 @@ def score(curves, monitor, sign, table=None):
         values = monitored(curve["history"], monitor)
         # A loss whose best is exactly 0 (float32 underflow of a perfectly fitted validation set) has no quality
         # ratio: such curves are left out of the loss rows.
-        if values is not None and not (sign > 0 and not np.nanmin(values) > 0):
+        finite = [v for v in values if math.isfinite(v)] if values is not None else []
+        if finite and not (sign > 0 and not min(finite) > 0):
             series.append((values, curve["history"]["loss"]))
     results = {}
     for name, policy in table.items():
@@ -354,7 +565,12 @@ def score(curves, monitor, sign, table=None):
             elif isinstance(policy, Rule):
                 run = policy.run(values, sign)
             else:
-                run = policy_run(policy(sign), values, train_loss)
+                instance = policy(sign)
+                run = policy_run(instance, values, train_loss)
+                if instance.best is not None:  # the restored weights' value (smoothing, min_delta: not the best seen)
+                    q.append(restored_quality(values, instance.best_epoch, sign))
+                    e.append(run)
+                    continue
             q.append(quality(values, run, sign))
             e.append(run)
         results[name] = (np.array(q), np.array(e))
@@ -374,8 +590,8 @@ def dominated_by(point, fixed_points):
     return [p for p in fixed_points if p[1] >= q and p[0] <= e and (p[1] > q or p[0] < e)]
 
 
-def section(curves, group, monitor, sign, table=None):
-    """The rows of one curve group and monitored quantity, then its target row."""
+def section(curves, group, monitor, sign, table=None, targets=TARGETS):
+    """The rows of one curve group and monitored quantity, then its target rows (one per name in `targets`)."""
     results = score(curves, monitor, sign, table)
     means = {name: (float(e.mean()), float(q.mean())) for name, (q, e) in results.items()}
     fixed = [means[f"keras patience={p}"] for p in FIXED_PATIENCES]
@@ -397,7 +613,7 @@ def section(curves, group, monitor, sign, table=None):
             }
         )
     p10, p20 = means["keras patience=10"], means["keras patience=20"]
-    for name in TARGETS:
+    for name in targets:
         if name not in means:
             continue
         e, q = means[name]
@@ -434,7 +650,7 @@ def margin_interval(results, name, resamples=1000, seed=0):
 def run(v1_path=V1_PATH, v2_path=V2_PATH):
     curves = load_curves(v1_path, v2_path)
     check_keras([c for c in curves if c["group"] != "v1"])
-    check_up_patience(curves)
+    check_kreg_rules(curves)
     rows = []
     for group in ("design", "held-out", "fresh", "v1"):
         subset = [c for c in curves if c["group"] == group]
@@ -446,6 +662,13 @@ def run(v1_path=V1_PATH, v2_path=V2_PATH):
 
 
 if __name__ == "__main__":
+    import sys
+
     from benchmarks.__main__ import _print_table
 
-    _print_table("early_stopping", run())
+    if sys.argv[1:] == ["search"]:
+        search_rows, chosen = design_search()
+        _print_table("early_stopping: issue 13 search, design rows only", search_rows)
+        print(f"\nchosen (margin > 0 and not dominated on both monitors, largest sum of margins): {chosen}")
+    else:
+        _print_table("early_stopping", run())

@@ -193,6 +193,7 @@ TABLE = {
         "patience_ratio": "non_negative",
         "trend_test": "bool",
         "rule": "string_choice",
+        "min_progress": "non_negative",
     },
     "TrainingBinding": {"verbose": "verbose01"},
     "ProximalStep": {"verbose": "verbose01"},

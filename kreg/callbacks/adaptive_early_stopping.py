@@ -1,15 +1,14 @@
 """`AdaptiveEarlyStopping`: early stopping whose patience adapts to the run, with defaults that need no tuning.
 
-The rule was designed on replayed real learning curves (`benchmarks/bench_early_stopping.py`, the 64 v1 curves).
-On the broader v2 curve set, split by family (issue 13), it is on the fixed-patience front of the design families
-but behind it on the held-out families and on curves recorded afterwards ("fresh"). The opt-in
-`rule="up_patience"` (Prechelt's UP combined with patience) does better there, on the front at about the cost of a
-fixed patience 20 but not beyond it on the fresh curves, so it is not the default; `docs/early_stopping.md` has
-the measurements.
+Its default rule (`rule="up_progress"`, issue 13) was chosen on the design families of a broad set of replayed real
+learning curves (`benchmarks/bench_early_stopping.py`) and checked on held-out families and on curves recorded
+afterwards ("fresh"): there it is above the front of fixed patiences 2-40 at its own mean cost, for `val_loss` and
+`val_accuracy`. The earlier default (`rule="patience_growth"`, issue 5, designed on the 64 v1 curves) and Prechelt's
+UP with patience (`rule="up_patience"`) stay available; `docs/early_stopping.md` has the measurements.
 
 References: Lutz Prechelt 1998, "Early stopping - but when?" (stopping criteria judged on real curves; training
-strips); the "patience grows with the epoch of the best value" idea follows the adaptive patience of
-`patience = max(patience, ratio * best_epoch)` discussed in issue 5.
+strips, the UP criterion); the "patience grows with the epoch of the best value" idea of `rule="patience_growth"`
+follows the adaptive patience `patience = max(patience, ratio * best_epoch)` discussed in issue 5.
 
 The rule itself is `kreg.callbacks.stopping_policy.AdaptiveStoppingPolicy`; this module holds the callback and the
 choice of the monitored key (`penalty_free_monitor`).
@@ -51,22 +50,27 @@ class AdaptiveEarlyStopping(EarlyStopping):
     """Early stopping with a patience that adapts to the run; a tuning-free default for `fit(..., epochs=large)`.
 
     Same interface as `kreg.callbacks.EarlyStopping` (and Keras's), with other defaults: `patience=10`,
-    `restore_best_weights=True`, `check_finite=True`. The stopping test (`criterion="patience"`) is adaptive:
+    `restore_best_weights=True`, `check_finite=True`. The stopping test (`criterion="patience"`) is adaptive. The
+    default, `rule="up_progress"`: after `patience` (10) epochs without a new best, stop
 
-    1. Patience grows with the epoch of the best value: after `wait` epochs without a new best, the run may stop
-       once `wait >= P` where `P = max(patience, patience_ratio * (best_epoch + 1))`, capped by `max_patience`.
-       A run whose best came at epoch 100 has needed 100 epochs to get there; 10 epochs without a new best say
-       little about it, 30 do. A run that peaked at epoch 8 stops after 10.
-    2. Trend test: when `wait >= P`, training still goes on while the mean of the last `w = max(2, floor(P))`
-       monitored values is below the mean of the `w` values before them (above, for `mode="max"`), i.e. while the
-       curve still trends the right way even if noise hides it behind an old lucky best. For a positive minimized
-       quantity (a loss) the means are taken on the log scale, so a loss still shrinking by a constant factor
-       (0.003 -> 0.001 -> 0.0004) counts as progress however small it is in absolute terms.
+    1. if the monitored value rose over the last `strips` strips of `strip_length` epochs (defaults 3 and 5: the
+       value now is worse than 5 epochs ago, which is worse than 10 epochs ago, which is worse than 15 epochs ago).
+       The run is overfitting; more epochs will not bring a new best (Prechelt's UP_3);
+    2. or if the best value improved by less than `min_progress` (relative, default 1 %) over the last
+       `max_patience` epochs (default 25 = 2.5 x patience). The run has reached its plateau: a later new best would
+       be worth little.
+
+    Otherwise the run was still making progress, and it waits up to `max_patience` (25) epochs without a new best.
 
     Any new best (by more than `min_delta`) resets the wait; the best weights are restored when training ends;
-    a NaN or infinite value stops at once (and the best weights are still restored). Improvement thresholds scaled
-    to the observed noise were tried and left out: on the recorded curves they stopped slowly improving runs too
-    early (see `docs/early_stopping.md`).
+    a NaN or infinite value stops at once (and the best weights are still restored). `summary()` says which of
+    these stopped the run.
+
+    Two other rules are kept: `rule="patience_growth"` (the default before issue 13): patience
+    `P = max(patience, patience_ratio * (best_epoch + 1))` capped by `max_patience`, and when `wait >= P` training
+    still goes on while the mean of the last `max(2, floor(P))` values beats the mean of the as many values before
+    them (on the log scale for a positive loss); `rule="up_patience"`: 1. after `patience`, else wait up to
+    `max_patience` (default `3 * patience`).
 
     What it watches by default (`monitor=None`) is a penalty-free loss. Keras's `val_loss` includes every
     regularization penalty, so while a penalty shrinks (weights decaying, a penalty schedule ramping down) `val_loss`
@@ -79,30 +83,30 @@ class AdaptiveEarlyStopping(EarlyStopping):
     Args:
         monitor: the logged quantity to monitor, or `None` (default) for the penalty-free loss described above.
         min_delta, verbose, mode, baseline, start_from_epoch, and every keyword-only argument (`backup_dir`,
-            `run_id`, `criterion`, ...): as in `kreg.callbacks.EarlyStopping`. With `criterion` other than
-            `"patience"` that criterion replaces the adaptive rule.
-        patience: the smallest patience, used when the best value came early (default 10: on the recorded curves
-            a smaller one stops accuracy-monitored runs on their discrete plateaus, see `docs/early_stopping.md`).
+            `run_id`, `criterion`, `strip_length`, `strips`, ...): as in `kreg.callbacks.EarlyStopping`. With
+            `criterion` other than `"patience"` that criterion replaces the adaptive rule.
+        patience: the short wait (default 10): the epochs without a new best after which a rising or plateaued run
+            stops; with `rule="patience_growth"`, the smallest patience.
         restore_best_weights: restore the best epoch's weights when training ends (default `True`).
         patience_ratio: patience as a fraction of the epoch of the best value (default 0.3); 0 gives a fixed
-            patience.
-        max_patience: an upper bound for the adaptive patience, or `None` for none. With `rule="up_patience"`:
-            the wait after which a curve that is not rising stops (at least `patience`; `None`: `3 * patience`).
-        trend_test: whether to apply the trend test (2. above).
-        rule: `"patience_growth"` (default: 1. and 2. above) or `"up_patience"` (opt-in, issue 13): Prechelt's UP
-            combined with patience. After `patience` epochs without a new best, stop if the monitored value rose
-            over the last `strips` strips of `strip_length` epochs (the value now worse than 5 epochs ago, worse
-            than 10 epochs ago, worse than 15 epochs ago, with the defaults 3 and 5): the run is overfitting;
-            otherwise wait up to `max_patience` epochs (default `3 * patience` = 30): a flat, noisy curve may still
-            improve. `patience_ratio` and `trend_test` are not used by it. `summary()` says which branch stopped.
+            patience. `rule="patience_growth"` only.
+        max_patience: the longest wait and the window of the progress test (`rule="up_progress"`; at least
+            `patience`, `None`: `2.5 * patience` rounded down, 25); the wait after which a curve that is not rising
+            stops (`rule="up_patience"`; at least `patience`, `None`: `3 * patience`); an upper bound for the
+            adaptive patience (`rule="patience_growth"`, `None`: none).
+        trend_test: whether to apply the trend test of `rule="patience_growth"`.
+        rule: `"up_progress"` (default, above), `"patience_growth"` or `"up_patience"`.
+        min_progress: the relative improvement of the best value over the last `max_patience` epochs below which
+            `rule="up_progress"` stops a run after `patience` epochs without a new best (default 0.01: 1 %; 0 makes
+            it `rule="up_patience"` with the same `max_patience`).
 
     Example:
 
     >>> stopper = kreg.callbacks.AdaptiveEarlyStopping()
     >>> model.fit(x, y, validation_split=0.2, epochs=1000, callbacks=[stopper])
     >>> print(stopper.summary())
-    Epoch 54: early stopping: val_loss did not improve for 13 epochs (adaptive patience 12.3, best 0.0712 at epoch
-    41) and its trend stopped improving; restored the weights of epoch 41 (val_loss=0.0712).
+    Epoch 51: early stopping: val_loss did not improve for 10 epochs (best 0.0712 at epoch 41); its best improved
+    by only 0.31 % over the last 25 epochs (min_progress 1 %); restored the weights of epoch 41 (val_loss=0.0712).
 
     Reference: Lutz Prechelt 1998, "Early stopping - but when?", Neural Networks: Tricks of the Trade, LNCS 1524.
     """
@@ -123,7 +127,8 @@ class AdaptiveEarlyStopping(EarlyStopping):
         patience_ratio=0.3,
         max_patience=None,
         trend_test=True,
-        rule="patience_growth",
+        rule="up_progress",
+        min_progress=0.01,
         **kwargs,
     ):
         super().__init__(
@@ -143,6 +148,7 @@ class AdaptiveEarlyStopping(EarlyStopping):
             max_patience=max_patience,
             trend_test=trend_test,
             rule=rule,
+            min_progress=min_progress,
         )
         self._reset()
 
@@ -150,11 +156,13 @@ class AdaptiveEarlyStopping(EarlyStopping):
     max_patience = _policy_attribute("max_patience")
     trend_test = _policy_attribute("trend_test")
     rule = _policy_attribute("rule")
+    min_progress = _policy_attribute("min_progress")
 
     def current_patience(self):
-        """The patience that applies now: `max(patience, patience_ratio * (best_epoch + 1))` capped by
-        `max_patience` (`rule="patience_growth"`); `patience` on a rising curve, else `max_patience` or
-        `3 * patience` (`rule="up_patience"`)."""
+        """The patience that applies now: `patience` on a rising curve or one whose best improved by less than
+        `min_progress` over the last `max_patience` epochs, else `max_patience` (`rule="up_progress"`);
+        `max(patience, patience_ratio * (best_epoch + 1))` capped by `max_patience` (`rule="patience_growth"`);
+        `patience` on a rising curve, else `max_patience` or `3 * patience` (`rule="up_patience"`)."""
         return self._policy.current_patience()
 
     def trend_is_improving(self, window):

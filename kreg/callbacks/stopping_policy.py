@@ -26,7 +26,7 @@ from kreg.callbacks import stopping_criteria
 from kreg.validation import check_bool, check_choice, check_float, check_int, invalid
 
 CRITERIA = ("patience", "gl", "pq", "up")
-ADAPTIVE_RULES = ("patience_growth", "up_patience")
+ADAPTIVE_RULES = ("up_progress", "patience_growth", "up_patience")
 DEFAULT_ALPHA = {"gl": 5.0, "pq": 0.5}
 
 
@@ -332,52 +332,75 @@ class StoppingPolicy:
 
 
 class AdaptiveStoppingPolicy(StoppingPolicy):
-    """The rule of `kreg.callbacks.AdaptiveEarlyStopping`: an adaptive patience, in one of two rules.
+    """The rule of `kreg.callbacks.AdaptiveEarlyStopping`: an adaptive patience, in one of three rules.
 
-    `rule="patience_growth"` (default): a patience that grows with the best epoch, and a trend test. Once
-    `wait >= P` where `P = max(patience, patience_ratio * (best_epoch + 1))` (capped by `max_patience`), the policy
-    stops unless the trend test finds the mean of the last `w = max(2, floor(P))` compared values better than the
-    mean of the `w` values before them (on the log scale for a positive minimized quantity).
+    `rule="up_progress"` (default, issue 13): once `wait >= patience` (10 epochs without a new best), the policy
+    stops if
 
-    `rule="up_patience"` (opt-in, issue 13): Prechelt's UP combined with patience. Once `wait >= patience`, the
-    policy stops if the value rose over the last `strips` strips of `strip_length` epochs, i.e. the value now is
-    worse than `strip_length` epochs ago, which was worse than `strip_length` epochs before, ... `strips` times (a
-    rising curve: overfitting; UP_s with strips ending at the current epoch); otherwise it waits until
-    `wait >= max_patience` (default `3 * patience`: a flat, noisy curve may still improve). With the defaults: stop
-    10 epochs after the best on a curve that rose over the last 3 strips of 5 epochs, else 30 epochs after it.
-    `patience_ratio` and `trend_test` are not used by this rule.
+    1. the value rose over the last `strips` strips of `strip_length` epochs: the value now is worse than
+       `strip_length` epochs ago, which was worse than `strip_length` epochs before, ... `strips` times (a rising
+       curve, overfitting: Prechelt's UP_s with strips ending at the current epoch); or
+    2. the best value improved by less than `min_progress` (relative, default 1 %) over the last `max_patience`
+       epochs (default `None`: `2.5 * patience` = 25, rounded down): the run has reached its plateau, the next new
+       best would be worth little.
 
-    With another criterion than `"patience"`, that criterion replaces the adaptive rule.
+    Otherwise (a run that was still making progress) it waits, up to `max_patience` epochs without a new best.
+    With `min_progress=0` it is `rule="up_patience"` with the same `max_patience`.
+
+    `rule="patience_growth"` (issue 5, the default before issue 13): a patience that grows with the best epoch, and
+    a trend test. Once `wait >= P` where `P = max(patience, patience_ratio * (best_epoch + 1))` (capped by
+    `max_patience`), the policy stops unless the trend test finds the mean of the last `w = max(2, floor(P))`
+    compared values better than the mean of the `w` values before them (on the log scale for a positive minimized
+    quantity).
+
+    `rule="up_patience"` (opt-in): Prechelt's UP combined with patience. Once `wait >= patience`, the policy stops
+    if the value rose over the last `strips` strips (1. above); otherwise it waits until `wait >= max_patience`
+    (default `3 * patience`: a flat, noisy curve may still improve).
+
+    `patience_ratio` and `trend_test` are used by `rule="patience_growth"` only, `min_progress` by
+    `rule="up_progress"` only. With another criterion than `"patience"`, that criterion replaces the adaptive rule.
 
     Args:
         monitor, sign, min_delta, baseline, start_from_epoch, and every keyword-only argument of `StoppingPolicy`
-            (among them `strip_length`, default 5, and `strips`, default 3, used by `rule="up_patience"`): as there.
-        patience: the smallest patience, used when the best value came early (default 10); with
-            `rule="up_patience"`, the wait after which a rising curve stops.
+            (among them `strip_length`, default 5, and `strips`, default 3, used by the UP branch): as there.
+        patience: the short wait (default 10): with `"up_progress"` and `"up_patience"`, the wait after which a
+            rising curve stops; with `"patience_growth"`, the smallest patience.
         patience_ratio: patience as a fraction of the epoch of the best value (default 0.3); 0 gives a fixed
             patience (`rule="patience_growth"` only).
-        max_patience: an upper bound for the adaptive patience, or `None` for none; with `rule="up_patience"`, the
-            wait after which a curve that is not rising stops (at least `patience`; `None`: `3 * patience`).
+        max_patience: with `"up_progress"`, the progress window and the longest wait (at least `patience`;
+            `None`: `2.5 * patience` rounded down); with `"up_patience"`, the wait after which a curve that is not
+            rising stops (at least `patience`; `None`: `3 * patience`); with `"patience_growth"`, an upper bound for
+            the adaptive patience, or `None` for none.
         trend_test: whether to apply the trend test (`rule="patience_growth"` only).
-        rule: `"patience_growth"` (default) or `"up_patience"`, see above.
+        rule: `"up_progress"` (default), `"patience_growth"` or `"up_patience"`, see above.
+        min_progress: the relative improvement of the best value over the last `max_patience` epochs below which
+            `rule="up_progress"` stops after `patience` epochs without a new best (default 0.01: 1 %). For a loss
+            falling from 0.50 to 0.496 that is 0.8 %; for an accuracy rising from 0.90 to 0.91, 1.1 %.
 
     Example:
 
     >>> policy = AdaptiveStoppingPolicy(monitor="val_loss", sign=1.0)
-    >>> curve = [1.0, 0.5, 0.4] + [0.4 + 0.05 * i for i in range(1, 40)]
-    >>> next(epoch for epoch, value in enumerate(curve) if policy.update(epoch, value).stop)
-    12
-    >>> policy.stop_reason
-    'val_loss did not improve for 10 epochs (adaptive patience 10, best 0.4 at epoch 3) and its trend stopped improving'
-    >>> policy = AdaptiveStoppingPolicy(monitor="val_loss", sign=1.0, rule="up_patience")
     >>> curve = [1.0 - 0.01 * epoch for epoch in range(30)] + [0.71 + 0.05 * i for i in range(1, 40)]
     >>> next(epoch for epoch, value in enumerate(curve) if policy.update(epoch, value).stop)
     40
     >>> policy.stop_reason
     'val_loss did not improve for 11 epochs (best 0.71 at epoch 30) and rose over the last 3 strips of 5 epochs (UP_3)'
+    >>> policy = AdaptiveStoppingPolicy(monitor="val_loss", sign=1.0)
+    >>> curve = [0.5 - 0.0001 * epoch for epoch in range(40)] + [0.497, 0.499] * 20  # a slow creep, then a plateau
+    >>> next(epoch for epoch, value in enumerate(curve) if policy.update(epoch, value).stop)
+    49
+    >>> policy.stop_reason.split("; ")  # doctest: +NORMALIZE_WHITESPACE
+    ['val_loss did not improve for 10 epochs (best 0.4961 at epoch 40)',
+     'its best improved by only 0.3 % over the last 25 epochs (min_progress 1 %)']
+    >>> policy = AdaptiveStoppingPolicy(monitor="val_loss", sign=1.0, rule="patience_growth")
+    >>> curve = [1.0, 0.5, 0.4] + [0.4 + 0.05 * i for i in range(1, 40)]
+    >>> next(epoch for epoch, value in enumerate(curve) if policy.update(epoch, value).stop)
+    12
+    >>> policy.stop_reason
+    'val_loss did not improve for 10 epochs (adaptive patience 10, best 0.4 at epoch 3) and its trend stopped improving'
 
-    (With the defaults the rising branch cannot fire at exactly `wait == 10`: the value 10 epochs back is then the
-    best itself, better than the one 15 epochs back. On this V-shaped curve it fires one epoch later.)
+    (With the defaults the UP branch cannot fire at exactly `wait == 10`: the value 10 epochs back is then the
+    best itself, better than the one 15 epochs back. On the V-shaped curve above it fires one epoch later.)
 
     Reference: Lutz Prechelt 1998, "Early stopping - but when?" (the UP_s criterion and its strips).
     """
@@ -394,7 +417,8 @@ class AdaptiveStoppingPolicy(StoppingPolicy):
         patience_ratio=0.3,
         max_patience=None,
         trend_test=True,
-        rule="patience_growth",
+        rule="up_progress",
+        min_progress=0.01,
         **kwargs,
     ):
         super().__init__(monitor, sign, min_delta, patience, baseline, start_from_epoch, **kwargs)
@@ -402,10 +426,11 @@ class AdaptiveStoppingPolicy(StoppingPolicy):
         self.max_patience = check_int("max_patience", max_patience, low=1, allow_none=True)
         self.trend_test = check_bool("trend_test", trend_test)
         self.rule = check_choice("rule", rule, ADAPTIVE_RULES)
-        if self.rule == "up_patience" and self.max_patience is not None and self.max_patience < self.patience:
+        self.min_progress = check_float("min_progress", min_progress, low=0.0)
+        if self.rule != "patience_growth" and self.max_patience is not None and self.max_patience < self.patience:
             raise invalid(
                 "max_patience",
-                f"an integer >= patience ({self.patience}) or None with rule='up_patience'",
+                f"an integer >= patience ({self.patience}) or None with rule={self.rule!r}",
                 max_patience,
             )
 
@@ -417,6 +442,7 @@ class AdaptiveStoppingPolicy(StoppingPolicy):
                 "max_patience": self.max_patience,
                 "trend_test": self.trend_test,
                 "rule": self.rule,
+                "min_progress": self.min_progress,
             }
         )
         return config
@@ -439,15 +465,41 @@ class AdaptiveStoppingPolicy(StoppingPolicy):
         self._values.append(value)
 
     def up_max_patience(self):
-        """The wait after which `rule="up_patience"` stops a curve that is not rising: `max_patience` or 3 x patience."""
-        return self.max_patience if self.max_patience is not None else 3 * self.patience
+        """The longest wait of `rule="up_progress"` (its progress window: `max_patience` or 2.5 x patience, rounded
+        down) and of `rule="up_patience"` (the wait after which it stops a curve that is not rising: `max_patience`
+        or 3 x patience)."""
+        if self.max_patience is not None:
+            return self.max_patience
+        return 5 * self.patience // 2 if self.rule == "up_progress" else 3 * self.patience
+
+    def progress(self):
+        """The relative improvement of the best compared value over the last `up_max_patience()` values:
+        `sign * (best before them - best now) / |best before them|` (0: no new best in that window). `None` while
+        fewer than `up_max_patience() + 1` values were compared (non-finite values are ignored)."""
+        window, sign = self.up_max_patience(), self.sign
+        if len(self._values) <= window:
+            return None
+        before = [v for v in self._values[: len(self._values) - window] if math.isfinite(v)]
+        recent = [v for v in self._values[len(self._values) - window :] if math.isfinite(v)]
+        if not before:
+            return None
+        then = min(before, key=lambda v: sign * v)
+        now = min([then] + recent, key=lambda v: sign * v)
+        gain = sign * (then - now)
+        if then == 0.0:
+            return math.inf if gain > 0.0 else 0.0
+        return gain / abs(then)
 
     def current_patience(self):
         """The patience that applies now.
 
         `rule="patience_growth"`: `max(patience, patience_ratio * (best_epoch + 1))`, capped by `max_patience`.
         `rule="up_patience"`: `patience` while the value rose over the last `strips` strips, else `up_max_patience()`.
+        `rule="up_progress"`: `patience` while the value rose over the last `strips` strips or the best improved by
+        less than `min_progress` over the last `up_max_patience()` epochs, else `up_max_patience()`.
         """
+        if self.rule == "up_progress":
+            return float(self.patience if self.is_rising() or self._little_progress() else self.up_max_patience())
         if self.rule == "up_patience":
             return float(self.patience if self.is_rising() else self.up_max_patience())
         patience = max(float(self.patience), self.patience_ratio * (self.best_epoch + 1))
@@ -481,6 +533,8 @@ class AdaptiveStoppingPolicy(StoppingPolicy):
             return super()._criterion_reason(epoch, value)
         if self.rule == "up_patience":
             return self._up_patience_reason(epoch)
+        if self.rule == "up_progress":
+            return self._up_progress_reason(epoch)
         patience = self.current_patience()
         if self.wait < patience or epoch == 0:
             return None
@@ -504,5 +558,31 @@ class AdaptiveStoppingPolicy(StoppingPolicy):
             return (
                 f"{self.monitor} did not improve for {self.wait} epochs (max_patience {limit}, {self.best_text()}); "
                 f"it did not rise over the last {self.strips} strips of {self.strip_length} epochs"
+            )
+        return None
+
+    def _little_progress(self):
+        progress = self.progress()
+        return progress is not None and progress < self.min_progress
+
+    def _up_progress_reason(self, epoch):
+        if self.wait < self.patience or epoch == 0:
+            return None
+        if self.is_rising():
+            return (
+                f"{self.monitor} did not improve for {self.wait} epochs ({self.best_text()}) and rose over the last "
+                f"{self.strips} strips of {self.strip_length} epochs (UP_{self.strips})"
+            )
+        limit = self.up_max_patience()
+        if self.wait >= limit:
+            return (
+                f"{self.monitor} did not improve for {self.wait} epochs (max_patience {limit}, {self.best_text()}); "
+                f"it did not rise over the last {self.strips} strips of {self.strip_length} epochs"
+            )
+        if self._little_progress():
+            return (
+                f"{self.monitor} did not improve for {self.wait} epochs ({self.best_text()}); its best improved by "
+                f"only {100.0 * self.progress():.2g} % over the last {limit} epochs "
+                f"(min_progress {100.0 * self.min_progress:g} %)"
             )
         return None

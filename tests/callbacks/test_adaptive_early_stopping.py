@@ -1,4 +1,5 @@
-"""`kreg.callbacks.AdaptiveEarlyStopping`: its defaults, the adaptive patience, the trend test, state, config."""
+"""`kreg.callbacks.AdaptiveEarlyStopping`: its defaults, its three rules (the default `rule="up_progress"`, issue 5's
+`rule="patience_growth"` with the trend test, `rule="up_patience"`), state, config."""
 
 import keras
 import numpy as np
@@ -44,24 +45,67 @@ def test_defaults():
     assert stopper.patience_ratio == 0.3
     assert stopper.max_patience is None
     assert stopper.trend_test is True
-    assert stopper.rule == "patience_growth"
+    assert stopper.rule == "up_progress"
+    assert stopper.min_progress == 0.01
+    assert stopper.policy.up_max_patience() == 25
     assert isinstance(stopper, EarlyStopping)
+
+
+def test_default_rule_summary_explains_every_stop():
+    # Rising after the best (epoch 29, 0-based): UP_3 after 11 epochs.
+    rising = [1.0 - 0.01 * epoch for epoch in range(30)] + [0.71 + 0.05 * i for i in range(1, 60)]
+    stopper = AdaptiveEarlyStopping()
+    model = WeightsAreEpochs()
+    assert drive(stopper, rising, model=model) == 41
+    assert model.weights == stopper.restored_epoch == 29
+    assert stopper.summary() == (
+        "Epoch 41: early stopping: val_loss did not improve for 11 epochs (best 0.71 at epoch 30) and rose over the"
+        " last 3 strips of 5 epochs (UP_3); restored the weights of epoch 30 (val_loss=0.71)."
+    )
+    # A slow creep, then a plateau: too little progress over the last 25 epochs, stop 10 epochs after the best.
+    plateau = [0.5 - 0.0001 * epoch for epoch in range(40)] + [0.497, 0.499] * 20
+    stopper = AdaptiveEarlyStopping()
+    assert drive(stopper, plateau) == 50
+    assert stopper.summary() == (
+        "Epoch 50: early stopping: val_loss did not improve for 10 epochs (best 0.4961 at epoch 40); its best improved"
+        " by only 0.3 % over the last 25 epochs (min_progress 1 %); restored the weights of epoch 40 (val_loss=0.4961)."
+    )
+    # Fast progress, then flat and noisy: the long wait, max_patience = 2.5 x patience = 25.
+    flat = [1.0 - 0.05 * epoch for epoch in range(11)] + [0.6 + 0.04 * (i % 2) for i in range(80)]
+    stopper = AdaptiveEarlyStopping()
+    assert drive(stopper, flat) == 36
+    assert stopper.summary() == (
+        "Epoch 36: early stopping: val_loss did not improve for 25 epochs (max_patience 25, best 0.5 at epoch 11); it"
+        " did not rise over the last 3 strips of 5 epochs; restored the weights of epoch 11 (val_loss=0.5)."
+    )
+    # A NaN stops at once, the best weights are still restored.
+    stopper = AdaptiveEarlyStopping()
+    assert drive(stopper, [1.0, 0.5, float("nan"), 0.1]) == 3
+    assert stopper.summary() == (
+        "Epoch 3: early stopping: val_loss is nan at epoch 3; restored the weights of epoch 2 (val_loss=0.5)."
+    )
+    # No stop: the summary says so.
+    stopper = AdaptiveEarlyStopping()
+    assert drive(stopper, [1.0, 0.5, 0.4]) == 3
+    assert stopper.summary() == (
+        "AdaptiveEarlyStopping: training ended without an early stop; restored the weights of epoch 3 (val_loss=0.4)."
+    )
 
 
 def test_patience_grows_with_the_epoch_of_the_best_value():
     # Best at epoch 59: patience max(10, 0.3 * 60) = 18, so the run stops at epoch 59 + 18 = 77 (rising afterwards).
     values = list(np.linspace(2.0, 1.0, 60)) + [1.0 + 0.01 * i for i in range(1, 60)]
-    stopper = AdaptiveEarlyStopping(trend_test=False)
+    stopper = AdaptiveEarlyStopping(rule="patience_growth", trend_test=False)
     assert drive(stopper, values) == 78
     assert stopper.best_epoch == 59 and stopper.stopped_epoch == 77
     assert stopper.current_patience() == pytest.approx(18.0)
     assert "adaptive patience 18" in stopper.stop_reason
     # An early best keeps the minimum patience of 10.
-    early = AdaptiveEarlyStopping(trend_test=False)
+    early = AdaptiveEarlyStopping(rule="patience_growth", trend_test=False)
     assert drive(early, [1.0, 0.5] + [0.6 + 0.1 * i for i in range(20)]) == 12
     assert early.current_patience() == 10.0
     # max_patience caps it.
-    capped = AdaptiveEarlyStopping(trend_test=False, max_patience=10)
+    capped = AdaptiveEarlyStopping(rule="patience_growth", trend_test=False, max_patience=10)
     assert drive(capped, values) == 70
 
 
@@ -72,8 +116,8 @@ def test_trend_test_keeps_a_noisy_but_still_improving_run_going():
     epochs = np.arange(120)
     values = list(0.1 * np.exp(-epochs / 30) * np.exp(0.2 * rng.standard_normal(120)))
     values[20] = 0.02
-    trend = AdaptiveEarlyStopping()
-    no_trend = AdaptiveEarlyStopping(trend_test=False)
+    trend = AdaptiveEarlyStopping(rule="patience_growth")
+    no_trend = AdaptiveEarlyStopping(rule="patience_growth", trend_test=False)
     fixed = EarlyStopping(patience=10)
     run_trend, run_no_trend, run_fixed = drive(trend, values), drive(no_trend, values), drive(fixed, values)
     assert run_fixed < 40 and run_no_trend < 40
@@ -83,7 +127,7 @@ def test_trend_test_keeps_a_noisy_but_still_improving_run_going():
 
 def test_trend_test_stops_a_rising_curve():
     values = [1.0, 0.5, 0.4] + [0.4 + 0.05 * i for i in range(1, 40)]
-    stopper = AdaptiveEarlyStopping()
+    stopper = AdaptiveEarlyStopping(rule="patience_growth")
     assert drive(stopper, values) == 13
     assert stopper.stop_reason.endswith("and its trend stopped improving")
     assert stopper.restored_epoch == 2
@@ -94,8 +138,8 @@ def test_trend_test_for_a_metric_to_maximize():
     rng = np.random.default_rng(1)
     values = list(0.8 + 0.1 * (1 - np.exp(-np.arange(100) / 30)) + 0.01 * rng.standard_normal(100))
     values[15] = 0.88
-    trend = AdaptiveEarlyStopping(monitor="val_accuracy", mode="max")
-    no_trend = AdaptiveEarlyStopping(monitor="val_accuracy", mode="max", trend_test=False)
+    trend = AdaptiveEarlyStopping(monitor="val_accuracy", mode="max", rule="patience_growth")
+    no_trend = AdaptiveEarlyStopping(monitor="val_accuracy", mode="max", rule="patience_growth", trend_test=False)
     run_trend = drive(trend, values, monitor="val_accuracy")
     run_no_trend = drive(no_trend, values, monitor="val_accuracy")
     assert trend.monitor_op == keras.ops.greater
@@ -122,9 +166,12 @@ def test_up_patience_rule_stops_a_rising_curve_early_and_a_flat_one_late():
     assert "(max_patience 30, best 0.55 at epoch 10); it did not rise" in stopper.summary()
     stopper = AdaptiveEarlyStopping(rule="up_patience", patience=4, max_patience=12)
     assert drive(stopper, flat) == 22 and "max_patience 12" in stopper.stop_reason
-    # The default rule on the same curves, for contrast: about as fast on the rising one, earlier on the flat one.
-    assert drive(AdaptiveEarlyStopping(), rising) == 40
-    assert drive(AdaptiveEarlyStopping(), flat) == 27
+    # Issue 5's rule on the same curves, for contrast: about as fast on the rising one, earlier on the flat one.
+    assert drive(AdaptiveEarlyStopping(rule="patience_growth"), rising) == 40
+    assert drive(AdaptiveEarlyStopping(rule="patience_growth"), flat) == 27
+    # The default rule: as up_patience on the rising one; on the flat one its max_patience, 25.
+    assert drive(AdaptiveEarlyStopping(), rising) == 41
+    assert drive(AdaptiveEarlyStopping(), flat) == 35
 
 
 def test_up_patience_rule_resumes_from_a_saved_state():
@@ -151,16 +198,16 @@ def test_up_patience_rule_resumes_from_a_saved_state():
 
 def test_state_round_trip_keeps_the_history_for_the_trend_test():
     values = list(np.linspace(1.0, 0.5, 30)) + [0.6] * 30
-    full = AdaptiveEarlyStopping()
+    full = AdaptiveEarlyStopping(rule="patience_growth")
     reference = drive(full, values)
-    first = AdaptiveEarlyStopping()
+    first = AdaptiveEarlyStopping(rule="patience_growth")
     model = WeightsAreEpochs()
     first.set_model(model)
     first.on_train_begin()
     for epoch in range(32):
         model.weights = epoch
         first.on_epoch_end(epoch, {"val_loss": values[epoch]})
-    second = AdaptiveEarlyStopping()
+    second = AdaptiveEarlyStopping(rule="patience_growth")
     second.set_model(model)
     second.set_state(first.get_state())
     run = len(values)
@@ -235,10 +282,13 @@ def test_default_monitor_is_the_penalty_free_loss_when_the_model_has_penalties()
     assert all(b["val_loss"] < a["val_loss"] for a, b in zip(logs, logs[1:]))  # val_loss "improves" throughout
     model = WeightsAreEpochs()
     stopper = AdaptiveEarlyStopping()
-    assert drive_logs(stopper, logs, model) == 20
+    # The data loss, 1 + 0.01 (epoch - 9)^2, rises after epoch 9; at epoch 22 the values at epochs 22, 17, 12, 7
+    # (2.69, 1.64, 1.09, 1.04) rose over 3 strips of 5: UP_3, 13 epochs after the best.
+    assert drive_logs(stopper, logs, model) == 23
     assert stopper.monitor == "val_data_loss"
     assert stopper.best_epoch == 9 and model.weights == 9
-    assert stopper.stop_reason.startswith("val_data_loss did not improve for 10 epochs")
+    assert stopper.stop_reason.startswith("val_data_loss did not improve for 13 epochs")
+    assert stopper.stop_reason.endswith("rose over the last 3 strips of 5 epochs (UP_3)")
     assert stopper.get_config()["monitor"] is None
     # Keras's val_loss, asked for explicitly, is honoured: it never stops and keeps the last epoch's weights.
     explicit = AdaptiveEarlyStopping(monitor="val_loss")
@@ -307,7 +357,12 @@ def test_config_round_trip_and_serialization():
     assert AdaptiveEarlyStopping.from_config(config).get_config() == config
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(stopper))
     assert type(restored) is AdaptiveEarlyStopping and restored.get_config() == config
-    assert config["rule"] == "patience_growth"
+    assert config["rule"] == "up_progress" and config["min_progress"] == 0.01
+    progress = AdaptiveEarlyStopping(min_progress=0.005, max_patience=30)
+    config = progress.get_config()
+    assert config["min_progress"] == 0.005 and config["max_patience"] == 30
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(progress))
+    assert restored.get_config() == config and restored.policy.min_progress == 0.005
     up = AdaptiveEarlyStopping(rule="up_patience", max_patience=25, strips=2)
     config = up.get_config()
     assert config["rule"] == "up_patience" and config["max_patience"] == 25 and config["strips"] == 2
@@ -326,7 +381,13 @@ def test_config_round_trip_and_serialization():
         ({"criterion": "adaptive"}, "Received: criterion='adaptive'"),
         ({"monitor": ""}, "Expected a non-empty string or None. Received: monitor=''"),
         ({"run_id": "a/b"}, "Received: run_id='a/b'"),
-        ({"rule": "UP"}, "Expected one of 'patience_growth', 'up_patience'. Received: rule='UP'"),
+        ({"rule": "UP"}, "Expected one of 'up_progress', 'patience_growth', 'up_patience'. Received: rule='UP'"),
+        ({"min_progress": -1}, "Expected a non-negative finite float. Received: min_progress=-1"),
+        ({"min_progress": None}, "Expected a non-negative finite float. Received: min_progress=None"),
+        (
+            {"max_patience": 9},
+            "Expected an integer >= patience (10) or None with rule='up_progress'. Received: max_patience=9",
+        ),
         (
             {"max_patience": 5, "rule": "up_patience"},
             "Expected an integer >= patience (10) or None with rule='up_patience'. Received: max_patience=5",

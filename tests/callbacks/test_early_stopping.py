@@ -15,7 +15,7 @@ def fixed(cls, **kwargs):
     if cls is AdaptiveEarlyStopping:
         kwargs.setdefault("patience", 0)
         kwargs.setdefault("restore_best_weights", False)
-        kwargs.update(patience_ratio=0.0, trend_test=False)
+        kwargs.update(rule="patience_growth", patience_ratio=0.0, trend_test=False)
     return cls(**kwargs)
 
 

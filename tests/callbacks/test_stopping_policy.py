@@ -131,7 +131,9 @@ CONFIGS = [
     (StoppingPolicy, {"criterion": "pq", "alpha": 0.5, "strip_length": 2}),
     (StoppingPolicy, {"criterion": "up", "strips": 2, "strip_length": 2}),
     (AdaptiveStoppingPolicy, {}),
-    (AdaptiveStoppingPolicy, {"trend_test": False, "patience": 3, "patience_ratio": 0.5}),
+    (AdaptiveStoppingPolicy, {"rule": "patience_growth"}),
+    (AdaptiveStoppingPolicy, {"rule": "patience_growth", "trend_test": False, "patience": 3, "patience_ratio": 0.5}),
+    (AdaptiveStoppingPolicy, {"patience": 4, "max_patience": 9, "min_progress": 0.05, "strip_length": 2}),
     (AdaptiveStoppingPolicy, {"rule": "up_patience"}),
     (AdaptiveStoppingPolicy, {"rule": "up_patience", "patience": 4, "max_patience": 12, "strip_length": 2}),
 ]
@@ -171,7 +173,7 @@ def test_state_is_plain_json_and_resumes_exactly(cls, kwargs):
 
 def test_trend_test_compares_log_means_for_a_positive_loss_and_plain_means_otherwise():
     def trend(sign, values):
-        policy = AdaptiveStoppingPolicy(sign=sign)
+        policy = AdaptiveStoppingPolicy(sign=sign, rule="patience_growth")
         for epoch, value in enumerate(values):
             policy.update(epoch, value)
         return policy.trend_is_improving(2)
@@ -322,9 +324,11 @@ def test_up_patience_waits_max_patience_on_a_noisy_flat_curve():
         "it did not rise over the last 3 strips of 5 epochs"
     )
     assert policy.current_patience() == 30.0
-    # max_patience sets the long wait; the default rule (patience 10 + trend test) stops this curve earlier.
+    # max_patience sets the long wait; issue 5's rule (patience 10 + trend test) stops this curve earlier.
     assert stop_epoch(AdaptiveStoppingPolicy(sign=1.0, rule="up_patience", max_patience=17), values)[0] == 26
-    assert stop_epoch(AdaptiveStoppingPolicy(sign=1.0), values)[0] == 26
+    assert stop_epoch(AdaptiveStoppingPolicy(sign=1.0, rule="patience_growth"), values)[0] == 26
+    # The default rule waits its max_patience (25): the best improved by 45 % over the last 25 epochs until then.
+    assert stop_epoch(AdaptiveStoppingPolicy(sign=1.0), values)[0] == 34
 
 
 def test_up_patience_a_plateau_is_not_a_rise():
@@ -347,18 +351,186 @@ def test_up_patience_ignores_the_growth_settings_and_keeps_new_bests():
 @pytest.mark.parametrize(
     "kwargs, name, message",
     [
-        ({"rule": "up"}, "rule", "Expected one of 'patience_growth', 'up_patience'. Received: rule='up'"),
+        (
+            {"rule": "up"},
+            "rule",
+            "Expected one of 'up_progress', 'patience_growth', 'up_patience'. Received: rule='up'",
+        ),
         (
             {"rule": "up_patience", "patience": 10, "max_patience": 5},
             "max_patience",
             "Expected an integer >= patience (10) or None with rule='up_patience'. Received: max_patience=5",
         ),
         ({"rule": "up_patience", "strips": 0}, "strips", "Expected an integer >= 1. Received: strips=0"),
+        (
+            {"patience": 10, "max_patience": 9},
+            "max_patience",
+            "Expected an integer >= patience (10) or None with rule='up_progress'. Received: max_patience=9",
+        ),
+        ({"min_progress": -0.01}, "min_progress", "Expected a non-negative finite float. Received: min_progress=-0.01"),
+        (
+            {"min_progress": math.inf},
+            "min_progress",
+            "Expected a non-negative finite float. Received: min_progress=inf",
+        ),
+        ({"min_progress": "1%"}, "min_progress", "Expected a non-negative finite float. Received: min_progress='1%'"),
     ],
 )
-def test_up_patience_bad_arguments(kwargs, name, message):
+def test_adaptive_rules_bad_arguments(kwargs, name, message):
     with pytest.raises(ValueError) as error:
         AdaptiveStoppingPolicy(**kwargs)
     assert str(error.value) == f"Invalid value received for argument `{name}`. {message}"
     # max_patience below patience is fine for the growth rule (a cap).
-    assert AdaptiveStoppingPolicy(patience=10, max_patience=5).max_patience == 5
+    assert AdaptiveStoppingPolicy(patience=10, max_patience=5, rule="patience_growth").max_patience == 5
+
+
+# ----------------------------------------- rule="up_progress" (the default): UP, or too little progress, after patience
+
+
+def up_progress_reference(values, sign, patience=10, max_patience=None, min_progress=0.01, k=5, s=3):
+    """An independent NumPy transcription of the rule: (stop epoch or None, branch)."""
+    values = np.asarray(values, dtype="float64")
+    oriented = values * sign  # smaller is better
+    window = int(2.5 * patience) if max_patience is None else max_patience
+    best_epoch = 0
+    for epoch in range(len(values)):
+        if oriented[epoch] < oriented[best_epoch] or epoch == 0:
+            best_epoch = epoch
+            continue
+        wait = epoch - best_epoch
+        if wait < patience:
+            continue
+        ends = oriented[epoch - k * np.arange(s + 1)] if epoch >= k * s else None  # now, k back, 2k back, ...
+        if ends is not None and np.all(ends[:-1] > ends[1:]):
+            return epoch, "rising"
+        if wait >= window:
+            return epoch, "max"
+        if epoch >= window:  # more than `window` values seen: the best before the last `window` ones exists
+            before = values[np.argmin(oriented[: epoch + 1 - window])]
+            now = values[np.argmin(oriented[: epoch + 1])]
+            if sign * (before - now) / abs(before) < min_progress:
+                return epoch, "progress"
+    return None, None
+
+
+def random_curve(seed, length=150):
+    """A noisy loss falling at a random rate to a random minimum, then rising, or flat, or still creeping down."""
+    rng = np.random.default_rng(seed)
+    epochs = np.arange(length)
+    turn, noise = rng.integers(10, 100), [0.002, 0.02, 0.2][seed % 3]
+    rate, after = rng.uniform(0.01, 0.2), rng.choice([-0.002, 0.0, 0.002, 0.004])
+    trend = 1.0 / (1.0 + rate * np.minimum(epochs, turn)) * (1.0 + after * np.maximum(epochs - turn, 0))
+    return trend * np.exp(noise * rng.standard_normal(length))
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_up_progress_stops_where_a_numpy_transcription_of_the_rule_does(seed):
+    sign = [1.0, -1.0][seed % 2]
+    kwargs = [{}, {"patience": 4, "max_patience": 9}, {"strip_length": 3, "strips": 2}, {"min_progress": 0.05}][
+        seed // 2 % 4
+    ]
+    values = list(sign * random_curve(seed) + (2.0 if sign < 0 else 0.0))  # an "accuracy" in (1, 3) when maximized
+    expected, branch = up_progress_reference(
+        values,
+        sign,
+        kwargs.get("patience", 10),
+        kwargs.get("max_patience"),
+        kwargs.get("min_progress", 0.01),
+        kwargs.get("strip_length", 5),
+        kwargs.get("strips", 3),
+    )
+    got, reason = stop_epoch(AdaptiveStoppingPolicy(sign=sign, **kwargs), values)
+    assert got == expected
+    if branch == "rising":
+        assert "rose over the last" in reason
+    elif branch == "max":
+        assert "max_patience" in reason and "did not rise" in reason
+    elif branch == "progress":
+        assert "its best improved by only" in reason and "min_progress" in reason
+
+
+def test_up_progress_branches_are_all_exercised_by_the_transcription_check():
+    branches = set()
+    for seed in range(24):
+        sign = [1.0, -1.0][seed % 2]
+        values = sign * random_curve(seed) + (2.0 if sign < 0 else 0.0)
+        branches.add(up_progress_reference(values, sign)[1])
+    assert branches >= {"rising", "max", "progress"}
+
+
+def test_up_progress_with_min_progress_0_is_up_patience_with_the_same_max_patience():
+    for seed in range(12):
+        values = list(random_curve(seed))
+        for max_patience in (10, 25, 30):
+            up = stop_epoch(AdaptiveStoppingPolicy(sign=1.0, rule="up_patience", max_patience=max_patience), values)
+            progress = stop_epoch(AdaptiveStoppingPolicy(sign=1.0, min_progress=0.0, max_patience=max_patience), values)
+            assert progress[0] == up[0], (seed, max_patience)
+
+
+def test_up_progress_stops_a_plateau_after_the_short_patience():
+    # A slow creep (-0.0001 per epoch) to 0.4961 at epoch 39, then a plateau: at wait 10 the best improved by
+    # (0.4976 - 0.4961) / 0.4976 = 0.3 % over the last 25 epochs, less than 1 %: stop.
+    values = [0.5 - 0.0001 * epoch for epoch in range(40)] + [0.497, 0.499] * 20
+    policy = AdaptiveStoppingPolicy(monitor="val_loss", sign=1.0)
+    assert stop_epoch(policy, values)[0] == 49
+    assert policy.progress() == pytest.approx((0.4976 - 0.4961) / 0.4976)
+    assert policy.current_patience() == 10.0
+    assert policy.stop_reason == (
+        "val_loss did not improve for 10 epochs (best 0.4961 at epoch 40); its best improved by only 0.3 % over the"
+        " last 25 epochs (min_progress 1 %)"
+    )
+    # With min_progress 0.2 % it waits longer: the window slides past the creep, and the progress of the best over
+    # the last 25 epochs, 0.0001 (64 - epoch) / 0.4970, first falls below 0.2 % at epoch 55 (0.18 %).
+    policy = AdaptiveStoppingPolicy(monitor="val_loss", sign=1.0, min_progress=0.002)
+    assert stop_epoch(policy, values)[0] == 55
+    assert "improved by only 0.18 % over the last 25 epochs (min_progress 0.2 %)" in policy.stop_reason
+
+
+def test_up_progress_waits_for_a_run_still_making_progress():
+    # Fast progress (1.0 -> 0.5 in 10 epochs) then a flat, noisy curve: 10 epochs after the best, the best is 50 %
+    # better than 25 epochs ago... until that epoch slides out of the window: then progress is 0 and it stops.
+    values = [1.0 - 0.05 * epoch for epoch in range(11)] + [0.6 + 0.04 * (i % 2) for i in range(80)]
+    policy = AdaptiveStoppingPolicy(monitor="val_loss", sign=1.0)
+    decisions = run(policy, values)
+    assert len(decisions) - 1 == 10 + 25 and policy.wait == 25  # never rising (alternating), big progress until then
+    assert policy.stop_reason == (
+        "val_loss did not improve for 25 epochs (max_patience 25, best 0.5 at epoch 11); it did not rise over the"
+        " last 3 strips of 5 epochs"
+    )
+    # Before the window is full, the progress is unknown (`None`) and counts as progress.
+    policy = AdaptiveStoppingPolicy(sign=1.0)
+    run(policy, values[:25])
+    assert policy.progress() is None and policy.current_patience() == 25.0
+
+
+def test_up_progress_stops_a_rising_curve_as_up_patience():
+    values = [1.0 - 0.01 * epoch for epoch in range(30)] + [0.71 + 0.05 * i for i in range(1, 60)]
+    policy = AdaptiveStoppingPolicy(monitor="val_loss", sign=1.0)
+    assert stop_epoch(policy, values)[0] == 40
+    assert policy.stop_reason == (
+        "val_loss did not improve for 11 epochs (best 0.71 at epoch 30) and rose over the last 3 strips of 5 epochs"
+        " (UP_3)"
+    )
+
+
+def test_up_progress_progress_is_relative_for_both_signs():
+    policy = AdaptiveStoppingPolicy(sign=-1.0, patience=2)  # an accuracy: max_patience 5
+    for epoch, value in enumerate([0.5, 0.8, 0.9, 0.9, 0.91, 0.9, 0.9]):
+        policy.update(epoch, value)
+    assert policy.up_max_patience() == 5
+    assert policy.progress() == pytest.approx((0.91 - 0.8) / 0.8)  # best before the last 5 values: 0.8
+    policy = AdaptiveStoppingPolicy(sign=1.0, patience=2, max_patience=3)
+    for epoch, value in enumerate([0.0, 1.0, 2.0, 3.0]):
+        policy.update(epoch, value)
+    assert policy.progress() == 0.0  # a best of exactly 0, not beaten
+    policy = AdaptiveStoppingPolicy(sign=-1.0, patience=2, max_patience=3)
+    for epoch, value in enumerate([0.0, -1.0, -1.0, 1.0]):
+        assert not policy.update(epoch, value).stop
+    assert policy.progress() == math.inf  # beaten from a best of 0
+
+
+def test_up_progress_default_max_patience_is_two_and_a_half_patiences():
+    assert AdaptiveStoppingPolicy(patience=10).up_max_patience() == 25
+    assert AdaptiveStoppingPolicy(patience=3).up_max_patience() == 7
+    assert AdaptiveStoppingPolicy(patience=3, max_patience=4).up_max_patience() == 4
+    assert AdaptiveStoppingPolicy(patience=10, rule="up_patience").up_max_patience() == 30
