@@ -9,7 +9,14 @@ kreg[tuning]`); the Pareto plot needs matplotlib.
 
 from kreg.tuning.hypermodel import RegularizationHyperModel
 from kreg.tuning.pareto import pareto_front
-from kreg.tuning.pruning import MedianPruner, PruningCallback, SuccessiveHalvingPruner
+from kreg.tuning.pruning import (
+    MedianPruner,
+    PatientPruner,
+    PercentilePruner,
+    PruningCallback,
+    SuccessiveHalvingPruner,
+    replay,
+)
 from kreg.tuning.results import SearchResults
 from kreg.tuning.search import TUNERS, collect_results, make_tuner, search
 from kreg.tuning.space import Regularization, SearchSpace
@@ -17,6 +24,8 @@ from kreg.tuning.store import TrialRecorder, TrialStore
 
 __all__ = [
     "MedianPruner",
+    "PatientPruner",
+    "PercentilePruner",
     "PruningCallback",
     "Regularization",
     "RegularizationHyperModel",
@@ -29,5 +38,6 @@ __all__ = [
     "collect_results",
     "make_tuner",
     "pareto_front",
+    "replay",
     "search",
 ]
