@@ -20,14 +20,25 @@ Semantics (those of timm's `timm/data/mixup.py`):
   its input and its (smoothed) label.
 - `switch_prob`: with both `mixup_alpha > 0` and `cutmix_alpha > 0`, the probability of CutMix instead of MixUp.
 - An `alpha` of 0 switches that method off, as in timm.
-- The partner row `j` of row `i` is `perm[i]`, for a random permutation `perm` of the batch (as Keras's `MixUp` and
-  `CutMix` do; timm flips the batch instead). A permutation makes the pairs independent of the order of the batch
-  (a dataset batched unshuffled, or sorted by class, still mixes random pairs), at the cost of one `argsort` of `B`
-  uniforms; a row paired with itself (probability about `1 / B`) is left as it is, and so is a batch of one example.
+- The partner row `j` of row `i` is `perm[i]`, for a uniformly random permutation `perm` of the batch (as Keras's
+  `MixUp` and `CutMix` do; timm flips the batch instead): the `argsort` of `B` iid keys, a row of the call's one
+  uniform draw (or, for MixUp alone, a third row of the gamma draw that gives its Beta; any iid continuous keys give
+  a uniformly random permutation, independent of the other rows). A permutation makes the pairs independent of the
+  order of the batch (a dataset batched unshuffled, or sorted by class, still mixes random pairs); a row paired with
+  itself (probability about `1 / B`) is left as it is, and so is a batch of one example.
 
 Both outputs are computed as `x + w * (x_j - x)` and `y + w * (y_j - y)` with the partner's weight `w = 1 - lam`:
 an unmixed row (`w = 0`) and a row paired with itself come out exactly as they went in, and a CutMix label gives the
-partner's class exactly the pasted fraction `w = pasted / total` (a float32 division of two integers).
+partner's class exactly the pasted fraction `w = pasted / total` (a float32 division of two integers). `w` is drawn
+as `g2 / (g1 + g2)` for two gammas of shape `alpha` (Beta(alpha, alpha), symmetric, so small weights stay exact),
+or as a uniform when `alpha == 1` (Beta(1, 1)).
+
+Cost (the per-batch work is what `benchmarks/bench_mixing.py` measures): one random draw per call for MixUp alone or
+CutMix alone (the uniform draw, or the gamma draw of the Beta), one more per other `Beta(alpha, alpha)` with
+`alpha != 1` (both methods on, or a scheduled `alpha`); MixUp blends a `(B, N)` view of the inputs and CutMix
+pastes with one `where` on a view whose last axis merges the last cut axis with the channels (`(B, H, W * C)`): on
+CPU, TensorFlow's broadcasting `where` and XLA's element-wise kernels are several times slower on a 4-D batch with 3
+channels last than on the same data with a long last axis.
 
 Labels: integer labels are class ids (any shape, a trailing axis of size 1 dropped) and need `num_classes`; they come
 out one-hot (float32). Float labels are mixed as they are (one-hot, multi-hot, soft or binary targets, even
@@ -59,6 +70,8 @@ KERAS_OPS = types.SimpleNamespace(
 """The default ops namespace: `keras.ops` and `keras.random` in the layout of a Keras backend module."""
 
 MODES = ("batch", "elem")
+
+_TINY = 1.1754944e-38  # the smallest normal float32
 
 _TF_GENERATORS = {}  # seed -> TensorFlow-side SeedGenerator, for tf.data graphs on JAX or PyTorch
 
@@ -222,38 +235,90 @@ def cut_axes(rank, axis=None, data_format=None):
     return tuple(range(1, rank - 1))
 
 
-def _per_row(value, rank, K):
-    """A `(n,)` tensor reshaped to broadcast against a `(B, ...)` tensor of `rank`."""
-    return K.numpy.reshape(value, (-1,) + (1,) * (rank - 1)) if rank > 1 else value
+def _column(value, K):
+    """A `(n,)` tensor as an `(n, 1)` column, to broadcast against a `(B, N)` view."""
+    return K.numpy.reshape(value, (-1, 1))
 
 
-def _box(inputs, axes, partner_weight, n, seeds, K):
-    """The CutMix box of every row (`n` = 1 or B): a boolean mask broadcasting to `inputs`, and the pasted fraction.
+def _static_or_dynamic(shape, dynamic, axis):
+    return shape[axis] if shape[axis] is not None else dynamic[axis]
 
-    Each cut axis of length L gets a span of `floor(L * (1 - lam) ** (1 / len(axes)))` centred at a uniform integer
-    in [0, L), clipped to [0, L) (Yun et al. 2019, algorithm A1, in any number of axes).
+
+def _product(values):
+    result = 1
+    for value in values:
+        result = result * value
+    return result
+
+
+def _cut_view(inputs, axes, K):
+    """The view of `inputs` the CutMix mask is computed on, and each cut axis's `(length, trailing size)`.
+
+    Every cut axis is merged with the non-cut axes that follow it (up to the next cut axis), and the non-cut axes
+    before the first cut axis into one: `(B, H, W, C)` is viewed as `(B, H, W * C)`, `(B, T, F)` as `(B, T * F)`,
+    `(B, C, H, W)` as `(B, C, H, W)`. A span `[low, high)` of a cut axis is then `[low * t, high * t)` of its merged
+    axis (`t` the merged trailing size), so the mask is built and applied with no broadcast over a small trailing
+    axis (the channels), which TensorFlow's `where` and XLA's element-wise kernels on CPU handle several times more
+    slowly than a long trailing axis.
     """
-    rank = len(inputs.shape)
-    shape = K.shape(inputs)
+    static, dynamic = tuple(inputs.shape), K.shape(inputs)
+    rank = len(static)
+    dim = [_static_or_dynamic(static, dynamic, a) for a in range(rank)]
+    view = [dim[0]]
+    leading = list(range(1, axes[0]))
+    if leading:
+        view.append(_product(dim[a] for a in leading))
+    spans = []
+    for k, axis in enumerate(axes):
+        stop = axes[k + 1] if k + 1 < len(axes) else rank
+        trailing = _product(dim[a] for a in range(axis + 1, stop))
+        spans.append((dim[axis], trailing))
+        view.append(dim[axis] * trailing)
+    return view, len(leading) > 0, spans
+
+
+def _column_of(values, K):
+    """`(k, 1)` float32 tensor of `k` Python numbers or scalar tensors."""
+    if all(isinstance(v, int) for v in values):
+        return K.convert_to_tensor([[float(v)] for v in values], dtype="float32")
+    return K.numpy.reshape(K.numpy.stack([K.cast(v, "float32") for v in values]), (-1, 1))
+
+
+def _cut(inputs, partner, axes, partner_weight, centers, K):
+    """CutMix of `inputs` with its rows `partner` (one box per entry of `partner_weight`: 1 or B), and the pasted
+    fraction of every box.
+
+    Each cut axis of length L gets a span of `floor(L * (1 - lam) ** (1 / len(axes)))` centred at `floor(u * L)` for
+    a uniform `u` of `centers` (`(len(axes), n)`; an integer in [0, L)), clipped to [0, L) (Yun et al. 2019,
+    algorithm A1, in any number of axes). The spans of every axis are computed together, as `(len(axes), n)`
+    tensors; the box is pasted with one `where` on the view of `_cut_view`.
+    """
+    view, has_leading, spans = _cut_view(inputs, axes, K)
     ratio = K.numpy.power(partner_weight, 1.0 / len(axes)) if len(axes) > 1 else partner_weight
-    mask, area, total = None, None, None
-    for axis in axes:
-        length = K.cast(shape[axis], "float32")
-        cut = K.numpy.floor(length * ratio)
-        center = K.numpy.floor(K.random.uniform((n,), dtype="float32", seed=next(seeds)) * length)
-        low = center - K.numpy.floor(cut / 2.0)
-        high = K.numpy.clip(low + cut, 0.0, length)
-        low = K.numpy.clip(low, 0.0, length)
-        index = K.numpy.arange(shape[axis], dtype="float32")
-        inside = K.numpy.logical_and(index[None, :] >= low[:, None], index[None, :] < high[:, None])
-        for _ in range(axis - 1):  # (n, L) -> (n, 1, ..., L, ..., 1), L on `axis`
-            inside = K.numpy.expand_dims(inside, 1)
-        for _ in range(rank - 1 - axis):
-            inside = K.numpy.expand_dims(inside, -1)
+    lengths = _column_of([length for length, _ in spans], K)
+    cut = K.numpy.floor(lengths * ratio)
+    low = K.numpy.floor(centers * lengths) - K.numpy.floor(cut * 0.5)  # the centre minus half the span
+    high = K.numpy.minimum(low + cut, lengths)  # low + cut >= cut / 2 >= 0
+    low = K.numpy.maximum(low, 0.0)  # low <= centre <= L - 1
+    extent = high - low
+    area = extent[0] if len(axes) == 1 else K.numpy.prod(extent, axis=0)
+    total = _product(length for length, _ in spans)
+    if not all(isinstance(t, int) and t == 1 for _, t in spans):  # bounds on the merged axes of the view
+        trailing = _column_of([t for _, t in spans], K)
+        low, high = low * trailing, high * trailing
+    low, high = K.numpy.reshape(low, (len(axes), -1, 1)), K.numpy.reshape(high, (len(axes), -1, 1))
+    mask, count = None, len(view)
+    for k in range(len(axes)):
+        position = 1 + int(has_leading) + k  # (n, L t) -> (n, 1, ..., L t, ..., 1), on its axis of the view
+        index = K.numpy.arange(view[position], dtype="float32")
+        inside = K.numpy.logical_and(index >= low[k], index < high[k])
+        inside = K.numpy.reshape(
+            inside, (-1,) + (1,) * (position - 1) + (view[position],) + (1,) * (count - 1 - position)
+        )
         mask = inside if mask is None else K.numpy.logical_and(mask, inside)
-        area = high - low if area is None else area * (high - low)
-        total = length if total is None else total * length
-    return mask, area / total
+    x = K.numpy.reshape(inputs, view)
+    cut = K.numpy.where(mask, K.numpy.take(x, partner, axis=0), x)
+    return cut, area / K.cast(total, "float32")
 
 
 def mix(
@@ -336,14 +401,47 @@ def mix(
 
     seeds = _seeds(seed, K)
     batch = K.shape(inputs)[0]
-    n = batch if mode == "elem" else 1
-    partner = K.random.shuffle(K.numpy.arange(batch, dtype="int32"), seed=next(seeds))
+    per_example = mode == "elem"
+    n = batch if per_example else 1
+    draw_lam = lam is None
+    uniform_betas = [a for a in (mixup_alpha, cutmix_alpha) if draw_lam and _is_number(a) and a == 1]
+    both = use_mixup and use_cutmix
+    always = _is_number(prob) and prob == 1
+
+    # As few random draws as possible (on TensorFlow each draw also reads and writes the seed generator's state):
+    # every uniform of the call comes from one draw, a row per use (its first entry when one value serves the whole
+    # batch), and the partner permutation sorts one more row of iid keys. When MixUp alone draws a Beta, the keys
+    # are a third row of its gamma draw instead of uniforms: any iid continuous keys give a uniformly random
+    # permutation, independent of the other rows.
+    rows = 1 + len(axes) + int(both) + int(not always) + len(uniform_betas)
+    sole = mixup_alpha if use_mixup else cutmix_alpha
+    gammas = None
+    if rows == 1 and draw_lam and not both and _is_number(sole) and sole != 1:
+        gammas = K.random.gamma((3, batch), sole, dtype="float32", seed=next(seeds))
+        keys = gammas[0]
+    else:
+        uniforms = K.random.uniform((rows, batch), dtype="float32", seed=next(seeds))
+        keys = uniforms[0]
+    taken = iter(range(1, rows))
+
+    def uniform():
+        row = uniforms[next(taken)]
+        return row if per_example else row[:1]
+
+    partner = K.numpy.argsort(keys)  # a uniformly random permutation of the batch
 
     def beta(alpha):
         """The partner's weight `1 - lam ~ Beta(alpha, alpha)` (drawn as such: symmetric, and exact near 0)."""
         if _is_number(alpha):  # alpha > 0 here
-            draw = K.random.beta((n,), alpha, alpha, dtype="float32", seed=next(seeds))
-            return K.numpy.where(K.numpy.isnan(draw), 0.0, draw)  # NaN: both gammas of the draw underflowed to 0
+            if alpha == 1:
+                return uniform()  # Beta(1, 1) is the uniform law
+            if gammas is not None:  # rows 1 and 2 of the draw that gave the keys
+                g1, g2 = (gammas[1], gammas[2]) if per_example else (gammas[1, :1], gammas[2, :1])
+            else:
+                g = K.random.gamma((2, n), alpha, dtype="float32", seed=next(seeds))
+                g1, g2 = g[0], g[1]
+            # g2 / (g1 + g2) ~ Beta(alpha, alpha); 0, not NaN, when both gammas underflow to 0
+            return g2 / K.numpy.maximum(g1 + g2, _TINY)
         alpha = K.cast(alpha, "float32")
         on = alpha > 0
         safe = K.numpy.where(on, alpha, K.numpy.ones_like(alpha))
@@ -352,39 +450,58 @@ def mix(
 
     if lam is not None:
         weight = K.numpy.ones((n,), dtype="float32") * (1.0 - K.cast(lam, "float32"))
-    elif use_mixup and use_cutmix:
+    elif both:
         weight = None  # drawn below, once we know which rows cut
     else:
         weight = beta(mixup_alpha if use_mixup else cutmix_alpha)
 
     choose_cut = None
-    if use_mixup and use_cutmix:
+    if both:
         # timm: CutMix with probability `switch_prob` when both are on, otherwise whichever is on.
         mix_on, cut_on = K.cast(mixup_alpha, "float32") > 0, K.cast(cutmix_alpha, "float32") > 0
-        switch = K.random.uniform((n,), dtype="float32", seed=next(seeds)) < K.cast(switch_prob, "float32")
+        switch = uniform() < K.cast(switch_prob, "float32")
         choose_cut = K.numpy.logical_and(cut_on, K.numpy.logical_or(switch, K.numpy.logical_not(mix_on)))
         if weight is None:
             weight = K.numpy.where(choose_cut, beta(cutmix_alpha), beta(mixup_alpha))
-    if not (_is_number(prob) and prob == 1):
-        apply = K.random.uniform((n,), dtype="float32", seed=next(seeds)) < K.cast(prob, "float32")
+    if not always:
+        apply = uniform() < K.cast(prob, "float32")
         weight = K.numpy.where(apply, weight, K.numpy.zeros_like(weight))
 
-    x_partner = K.numpy.take(inputs, partner, axis=0)
+    # MixUp on a (B, N) view of the inputs (rank-4 element-wise ops with 3 channels are several times slower on
+    # TensorFlow and XLA on CPU than the same ops on a long trailing axis).
+    shape = K.shape(inputs)
     if use_mixup:
-        mixed = inputs + _as(_per_row(weight, rank, K), inputs.dtype, K) * (x_partner - inputs)
+        flat = K.numpy.reshape(inputs, (batch, -1)) if rank > 2 else inputs
+        w = _as(_column(weight, K) if rank > 1 else weight, inputs.dtype, K)
+        mixed = flat + w * (K.numpy.take(flat, partner, axis=0) - flat)
     if use_cutmix:
-        mask, pasted = _box(inputs, axes, weight, n, seeds, K)
-        cut = K.numpy.where(mask, x_partner, inputs)
-    if use_mixup and use_cutmix:
+        first = next(taken)  # the rows of the centres, one per cut axis
+        for _ in axes[1:]:
+            next(taken)
+        block = uniforms[first : first + len(axes)]
+        centers = block if per_example else block[:, :1]
+        cut, pasted = _cut(inputs, partner, axes, weight, centers, K)
+    if both:
         weight = K.numpy.where(choose_cut, pasted, weight)
-        outputs = K.numpy.where(_per_row(choose_cut, rank, K), cut, mixed)
+        cut = K.numpy.reshape(cut, (batch, -1)) if rank > 2 else cut
+        outputs = K.numpy.where(_column(choose_cut, K), cut, mixed)
     elif use_cutmix:
         weight, outputs = pasted, cut
     else:
         outputs = mixed
+    if tuple(outputs.shape) != tuple(inputs.shape):
+        outputs = K.numpy.reshape(outputs, shape)
     y_partner = K.numpy.take(labels, partner, axis=0)
-    label_weight = _as(_per_row(weight, len(labels.shape), K), labels.dtype, K)
+    if use_mixup and not use_cutmix and rank > 1 and len(labels.shape) == 2 and _dtype(labels) == _dtype(inputs):
+        label_weight = w  # the inputs' (B, 1) weights
+    else:
+        label_weight = _as(_per_row(weight, len(labels.shape), K), labels.dtype, K)
     return outputs, labels + label_weight * (y_partner - labels)
+
+
+def _per_row(value, rank, K):
+    """A `(n,)` tensor reshaped to broadcast against a `(B, ...)` tensor of `rank`."""
+    return K.numpy.reshape(value, (-1,) + (1,) * (rank - 1)) if rank > 1 else value
 
 
 def _as(value, dtype, K):

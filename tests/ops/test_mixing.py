@@ -76,6 +76,32 @@ def test_mixup_lam_follows_beta_alpha_alpha(alpha):
     assert stats.kstest(weights, "beta", args=(2 * alpha, 2 * alpha)).pvalue < 1e-3
 
 
+@pytest.mark.parametrize("alpha", [0.2, 1.0], ids=["gamma-keys", "uniform-keys"])
+def test_partners_are_a_uniformly_random_permutation_independent_of_lam(alpha):
+    """MixUp alone sorts a third row of its gamma draw (alpha != 1) or a row of its uniform draw (alpha == 1) for the
+    partners: either way the partner `j` of row `i` is uniform over the batch (chi-square on `(j - i) mod B`), and
+    neither `j` nor the row that takes `i` as its partner is correlated with `i`'s weight (Spearman)."""
+    batch = 1000
+    own = np.arange(batch)
+    displacements, weights, partner_ids, taker_ids = [], [], [], []
+    for seed in (1, 2, 3):
+        _, out = mixup(np.zeros((batch, 1), "float32"), np.eye(batch, dtype="float32"), alpha, mode="elem", seed=seed)
+        out = numpy(out)
+        j = partners(out)
+        assert len(set(j.tolist())) > batch - 10, "a permutation (but for rows whose weight underflowed to 0)"
+        taker = np.empty(batch, int)
+        taker[j] = own
+        displacements.append((j - own) % batch)
+        weights.append(out.astype("float64").sum(axis=1) - out[own, own])
+        partner_ids.append(j)
+        taker_ids.append(taker)
+    counts = np.bincount(np.concatenate(displacements) * 10 // batch, minlength=10)
+    assert stats.chisquare(counts).pvalue > 1e-3
+    weights = np.concatenate(weights)
+    for ids in (partner_ids, taker_ids):
+        assert abs(stats.spearmanr(weights, np.concatenate(ids))[0]) < 0.08
+
+
 def test_mixup_is_the_convex_combination_with_the_partner():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 5, 3)).astype("float32")
@@ -243,6 +269,20 @@ def test_half_precision_inputs_with_integer_labels(function, dtype):
     assert keras.backend.standardize_dtype(labels.dtype) == "float32"
     assert np.all(np.isfinite(numpy(keras.ops.cast(out, "float32"))))
     np.testing.assert_allclose(numpy(labels).sum(axis=1), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode, dtype", [("batch", "float16"), ("elem", "bfloat16")])
+def test_half_precision_inputs_with_a_beta_drawn_from_gammas(mode, dtype):
+    """alpha != 1: the weights come from a float32 gamma draw and are cast once to the inputs' dtype."""
+    x = keras.ops.cast(np.random.default_rng(4).uniform(size=(16, 8, 8, 3)), dtype)
+    y = keras.ops.cast(np.eye(16), dtype)
+    out, labels = mixup(x, y, alpha=0.2, mode=mode, seed=1)
+    assert (
+        keras.backend.standardize_dtype(out.dtype) == dtype and keras.backend.standardize_dtype(labels.dtype) == dtype
+    )
+    out = numpy(keras.ops.cast(out, "float32"))
+    assert np.all(np.isfinite(out)) and out.min() >= 0.0 and out.max() <= 1.0
+    np.testing.assert_allclose(numpy(keras.ops.cast(labels, "float32")).sum(axis=1), 1.0, atol=2e-2)
 
 
 @pytest.mark.parametrize("function", [mixup, cutmix, lambda x, y, **k: mix(x, y, 1.0, 1.0, mode="elem", **k)])
