@@ -4,6 +4,12 @@ Each function returns `x` itself, at no cost, when `training` is false or when i
 otherwise it draws from `seed` (an integer, a `keras.random.SeedGenerator`, or `None`) with `keras.random`. The
 strength is a Python number, checked here, or a scalar tensor (a schedule's current value), used as it is.
 
+On JAX, the Gaussian noise and the DropConnect mask take their random bits from a counter-based hash keyed by one
+tiny `keras.random` draw per call (`kreg/ops/hashed_random.py`), which XLA fuses into one loop, instead of JAX's
+threefry bits (several times the cost on a CPU); the Gaussian noise is then the Box-Muller transform of two hashed
+words (Box & Muller 1958), without XLA's costly CPU `erf_inv`. On TensorFlow and PyTorch, which run one kernel per
+op, the draws are `keras.random`'s.
+
 - `gaussian_noise`: `x + stddev * N(0, 1)`, additive Gaussian noise. Bishop 1995, "Training with noise is equivalent
   to Tikhonov regularization" (Neural Computation 7(1)); Srivastava et al. 2014, "Dropout: a simple way to prevent
   neural networks from overfitting" (JMLR 15), section 10 (Gaussian noise as a dropout variant). On a kernel it is
@@ -24,6 +30,7 @@ import keras
 from keras import ops
 
 from kreg import validation
+from kreg.ops import hashed_random
 
 #: Largest drop rate a tensor rate (a schedule's value) is clipped to, so `1 / (1 - rate)` stays finite.
 MAX_TENSOR_RATE = 1.0 - 1e-6
@@ -84,8 +91,7 @@ def gaussian_noise(x, stddev, training=False, seed=None):
     if _inactive(training, stddev):
         return x
     x = _float_input(x)
-    noise = keras.random.normal(ops.shape(x), dtype=x.dtype, seed=seed)
-    return x + ops.cast(stddev, x.dtype) * noise
+    return x + _normal(ops.shape(x), x.dtype, seed, mean=0.0, stddev=stddev)
 
 
 def multiplicative_noise(x, stddev, training=False, seed=None):
@@ -111,8 +117,7 @@ def multiplicative_noise(x, stddev, training=False, seed=None):
     if _inactive(training, stddev):
         return x
     x = _float_input(x)
-    noise = keras.random.normal(ops.shape(x), dtype=x.dtype, seed=seed)
-    return x * (1 + ops.cast(stddev, x.dtype) * noise)
+    return x * _normal(ops.shape(x), x.dtype, seed, mean=1.0, stddev=stddev)
 
 
 def uniform_noise(x, scale, training=False, seed=None):
@@ -143,8 +148,8 @@ def uniform_noise(x, scale, training=False, seed=None):
     return x + ops.cast(scale, x.dtype) * noise
 
 
-#: `drop_connect` draws one float32 uniform per two kernel entries and reads two independent 11-bit levels from it
-#: (its top 11 bits and its next 11), so its drop rate is rounded to a multiple of `1 / RATE_LEVELS`.
+#: `drop_connect` compares an 11-bit random level per kernel entry with the rate, so its drop rate is rounded to a
+#: multiple of `1 / RATE_LEVELS`.
 RATE_LEVELS = 2048
 
 
@@ -167,32 +172,73 @@ def drop_connect_keep(rate):
     return 1.0 - levels / RATE_LEVELS
 
 
-def _even_axis(shape):
-    return next((axis for axis, size in enumerate(shape) if size % 2 == 0), None)
+def _uses_hash():
+    """Whether random bits come from `hashed_random.hashed_bits` (on JAX) rather than from `keras.random` draws.
+
+    On a CPU, XLA computes JAX's threefry random bits at several times the cost of the arithmetic of a counter-based
+    hash, which XLA fuses into one loop with its consumer: on JAX the mask and the Gaussian noise cost a fraction
+    of `keras.random.uniform`/`normal` (figures in `docs/noise_layers.md`, "Performance"). PyTorch and TensorFlow run one kernel
+    per op, where the dozen integer ops of the hash cost more than their generators' draws.
+    """
+    return keras.backend.backend() == "jax"
+
+
+def _normal(shape, dtype, seed, mean, stddev):
+    """`mean + stddev * N(0, 1)` of `shape` in `dtype` (hashed on JAX, `keras.random.normal` elsewhere).
+
+    A Python `stddev` goes into `keras.random.normal` itself (PyTorch's generator scales in its own kernel: one op
+    fewer per call); a tensor one (a schedule's value) scales the standard draw.
+    """
+    if _uses_hash():
+        return mean + ops.cast(stddev, dtype) * ops.cast(hashed_random.hashed_normal(tuple(shape), seed), dtype)
+    if _is_number(stddev):
+        return keras.random.normal(shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
+    return mean + ops.cast(stddev, dtype) * keras.random.normal(shape, dtype=dtype, seed=seed)
 
 
 def _keep_mask(shape, keep, seed=None):
-    """A boolean tensor of `shape`, each entry independently true with probability `keep` (a multiple of 1/2048).
+    """A float32 tensor of `shape`, each entry independently 1 with probability `keep` (a multiple of 1/2048), else 0.
 
-    The costly part of a mask is the random draw, so each float32 uniform `u` (23 or 24 random mantissa bits on
-    every backend) gives two entries: `floor(2048 u)` and `floor(2048 frac(2048 u))` are independent and uniform on
-    {0, ..., 2047}, and an entry is kept when its level is at least `2048 (1 - keep)`. Half as many draws as
-    entries; the two halves are concatenated along an even-sized axis (or the flattened kernel is).
+    An entry is kept when its 11-bit level, uniform on {0, ..., 2047}, is at least `d = 2048 (1 - keep)`. On JAX the
+    level is the top 11 bits of a hashed word (`hashed_random.hashed_bits`). Elsewhere the levels come from float32
+    uniform draws (multiples of 2^-24 or 2^-23 on every backend), one draw `u` giving two entries: `floor(2048 u)`
+    and `floor(2048 frac(2048 u))` are independent and uniform, and the two halves are concatenated along an even-
+    sized axis (or the flattened kernel is). There the mask is `floor(v + keep)` for `v` in `[u, frac(2048 u)]`: 1
+    exactly when `v >= 1 - keep`, i.e. when the level reaches `d` (the sum is exact below 1, as `v` and `keep` are
+    multiples of 2^-24), in three float ops: PyTorch's CPU comparisons and bool-to-float casts cost several times a
+    float op.
     """
-    dropped_levels = ops.cast(ops.round((1.0 - ops.cast(keep, "float32")) * RATE_LEVELS), "float32")
     shape = tuple(shape)
-    axis = _even_axis(shape)
     size = 1
     for dim in shape:
         size *= dim
+    if _uses_hash():
+        if _is_number(keep):
+            dropped = round((1.0 - keep) * RATE_LEVELS)  # a Python int: no op emitted
+        else:
+            dropped = ops.cast(ops.round((1.0 - ops.cast(keep, "float32")) * RATE_LEVELS), "int32")
+        levels = hashed_random.logical_right_shift(hashed_random.hashed_bits(size, hashed_random.hash_key(seed)), 21)
+        return ops.reshape(ops.cast(levels >= dropped, "float32"), shape)
+    if _is_number(keep) and keep == 1.0:
+        return ops.ones(shape, "float32")  # (`drop_connect` returns its kernel before asking for this mask)
+    axis = _even_axis(shape)
     draw_shape = (size - size // 2,) if axis is None else shape[:axis] + (shape[axis] // 2,) + shape[axis + 1 :]
-    scaled = keras.random.uniform(draw_shape, dtype="float32", seed=seed) * float(RATE_LEVELS)
-    high = ops.floor(scaled)
-    low = (scaled - high) * float(RATE_LEVELS)  # exact: a power-of-two scaling of the remaining mantissa bits
-    if axis is not None:
-        return ops.concatenate([high >= dropped_levels, low >= dropped_levels], axis=axis)
-    both = ops.concatenate([high >= dropped_levels, low >= dropped_levels], axis=0)
-    return ops.reshape(both[:size], shape)
+    high = keras.random.uniform(draw_shape, dtype="float32", seed=seed)
+    scaled = high * float(RATE_LEVELS)
+    low = scaled - ops.floor(scaled)  # exact: the mantissa bits below the top 11, scaled by 2048
+    if axis is None:
+        both = ops.concatenate([high, low], axis=0)[:size]
+    else:
+        both = ops.concatenate([high, low], axis=axis)
+    if _is_number(keep):
+        mask = ops.floor(both + keep)
+    else:
+        mask = ops.minimum(ops.floor(both + ops.cast(keep, "float32")), 1.0)  # a sum near 2 may round to 2
+    return mask if axis is not None else ops.reshape(mask, shape)
+
+
+def _even_axis(shape):
+    return next((axis for axis, size in enumerate(shape) if size % 2 == 0), None)
 
 
 def drop_connect(kernel, rate, training=False, seed=None):
@@ -200,9 +246,10 @@ def drop_connect(kernel, rate, training=False, seed=None):
 
     One mask per call (so per batch when called once per step), not one per example as in Wan et al.'s own
     implementation: the kernel's expected value is unchanged. The rate is rounded to a multiple of 1/2048 and
-    `keep = drop_connect_keep(rate) = 1 - round(2048 rate) / 2048` (within 1/4096 of `1 - rate`), because each
-    float32 uniform draw gives two mask entries: half a draw per kernel entry, the cost that dominates a DropConnect
-    step. A kept entry is exactly `kernel / keep` (one division, in the kernel's dtype), a dropped one exactly 0, and
+    `keep = drop_connect_keep(rate) = 1 - round(2048 rate) / 2048` (within 1/4096 of `1 - rate`), because each entry
+    is kept by comparing an 11-bit random level with the rate: on JAX the top bits of a hashed word, elsewhere half a
+    float32 uniform draw (each draw gives two entries), the draw being the cost that dominates a DropConnect step.
+    A kept entry is exactly `kernel / keep` (one division, in the kernel's dtype), a dropped one exactly 0, and
     the gradient reaches the kept entries only (scaled by `1 / keep`). (A non-finite kernel entry that is dropped
     gives NaN, not 0.) The kernel's shape must be static, as a layer's kernel is.
 
@@ -228,12 +275,18 @@ def drop_connect(kernel, rate, training=False, seed=None):
     if any(dim is None for dim in kernel.shape):
         raise ValueError(f"drop_connect needs a kernel of static shape; received a tensor of shape {kernel.shape}")
     keep_probability = drop_connect_keep(rate)
-    keep = ops.cast(keep_probability, kernel.dtype)
+    if _is_number(keep_probability) and keep_probability == 1.0:
+        return kernel  # a rate below 1/4096 rounds to 0: nothing is dropped
+    # A Python keep divides as a Python scalar (no op to make a tensor of it; PyTorch divides by a 0-d tensor at
+    # several times the cost of a Python scalar).
+    keep = keep_probability if _is_number(keep_probability) else ops.cast(keep_probability, kernel.dtype)
     mask = _keep_mask(kernel.shape, keep_probability, seed=seed)
     # `(kernel * mask) / keep`: a kept entry is exactly `kernel / keep`, a dropped one 0 (a signed zero, which
     # compares equal to 0). Multiplying by the mask rather than selecting with `where` (same values) saves a third of
     # the cost on PyTorch, whose CPU `where` is several times slower than a multiplication; XLA fuses either.
-    return kernel * ops.cast(mask, kernel.dtype) / keep
+    if keras.backend.standardize_dtype(kernel.dtype) != "float32":
+        mask = ops.cast(mask, kernel.dtype)
+    return kernel * mask / keep
 
 
 __all__ = [

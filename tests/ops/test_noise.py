@@ -3,7 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from scipy import stats
 
+from kreg.ops import hashed_random, noise
 from kreg.ops.noise import (
     RATE_LEVELS,
     drop_connect,
@@ -73,8 +75,9 @@ def test_drop_connect_keep_is_the_rate_rounded_to_a_2048th(rate):
 @pytest.mark.parametrize("shape", [(512, 256), (7, 9, 33), (4097,), (3, 3, 16, 32)])
 @pytest.mark.parametrize("rate", [0.25, 0.7])
 def test_drop_connect_mask_rate_and_independence_for_any_shape(shape, rate):
-    """Two entries come from one uniform draw: along the even axis, or in the flattened kernel, entry `i` and entry
-    `i + half` share a draw; each is dropped at the rate, and they are dropped together at `rate**2` (independent)."""
+    """Off JAX two entries come from one uniform draw: along the even axis, or in the flattened kernel, entry `i` and
+    entry `i + half` share a draw (on JAX each entry has its own hashed word, and the same pairs are checked). Each is
+    dropped at the rate, and they are dropped together at `rate**2` (independent)."""
     w = np.ones(shape, "float32")
     reps = int(np.ceil(200_000 / w.size))
     drops = [numpy(drop_connect(tensor(w), rate, training=True, seed=s)) == 0 for s in range(reps)]
@@ -167,3 +170,42 @@ def test_bad_python_strengths(fn, value, expected):
     with pytest.raises(ValueError) as error:
         fn(tensor(np.ones((2, 2), "float32")), value, training=True)
     assert str(error.value) == f"Invalid value received for argument `{ARGUMENT[fn]}`. {expected}"
+
+
+@pytest.mark.parametrize("rate", [0.3, 0.0, 1 / RATE_LEVELS, 2047 / RATE_LEVELS])
+@pytest.mark.parametrize("as_tensor", [False, True], ids=["python", "tensor"])
+def test_the_mask_is_its_levels_against_the_rate(rate, as_tensor):
+    """JAX: an entry is kept when the top 11 bits of its hashed word reach `d = 2048 rate`; elsewhere the two 11-bit
+    levels of each uniform draw are compared with `d` (the mask's float arithmetic equals these comparisons, at the
+    extreme rates too: `floor(v + keep)` with `keep = 1` from a tensor rate of 0)."""
+    shape, seed = (64, 30), 5
+    keep = drop_connect_keep(rate)
+    dropped = round(rate * RATE_LEVELS)
+    mask = numpy(noise._keep_mask(shape, tensor(np.float32(keep)) if as_tensor else keep, seed=seed))
+    assert mask.dtype == np.float32 and set(np.unique(mask)) <= {0.0, 1.0}
+    if keras.backend.backend() == "jax":
+        bits = numpy(hashed_random.hashed_bits(mask.size, hashed_random.hash_key(seed)))  # tested against NumPy
+        expected = (bits.view(np.uint32) >> 21) >= dropped
+    else:
+        u = numpy(keras.random.uniform((32, 30), dtype="float32", seed=seed)).astype("float64")  # the first even axis
+        high = np.floor(u * RATE_LEVELS)
+        low = np.floor((u * RATE_LEVELS - high) * RATE_LEVELS)
+        expected = np.concatenate([high >= dropped, low >= dropped], axis=0)
+    np.testing.assert_array_equal(mask, expected.reshape(shape).astype("float32"))
+
+
+def test_gaussian_noise_is_normal():
+    """262144 draws: Kolmogorov-Smirnov against N(0, 1), the 3-sigma tail mass, skewness and excess kurtosis, and no
+    correlation between neighbouring entries or between two calls of one generator."""
+    generator = keras.random.SeedGenerator(21)
+    zero = tensor(np.zeros((512, 512), "float32"))
+    first = numpy(gaussian_noise(zero, 1.0, training=True, seed=generator)).astype("float64")
+    second = numpy(gaussian_noise(zero, 1.0, training=True, seed=generator)).astype("float64")
+    z = first.ravel()
+    assert stats.kstest(z, "norm").pvalue > 0.001
+    assert abs(np.mean(np.abs(z) > 3) - 0.0027) < 0.0004  # 2 * (1 - Phi(3)); the count's sd is about 0.0001
+    assert abs(stats.skew(z)) < 0.03 and abs(stats.kurtosis(z)) < 0.06
+    assert np.abs(z).max() > 4
+    assert abs(np.corrcoef(z[:-1], z[1:])[0, 1]) < 0.01
+    assert abs(np.corrcoef(first[:, :-1].ravel(), first[:, 1:].ravel())[0, 1]) < 0.01
+    assert abs(np.corrcoef(z, second.ravel())[0, 1]) < 0.01
