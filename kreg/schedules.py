@@ -236,6 +236,10 @@ def strength_config(value):
 
 def strength_value(value, step, dtype):
     """A strength as a tensor of `dtype`: the number, or the schedule at `step` (step 0 when `step` is `None`)."""
+    if isinstance(value, numbers.Real):
+        # A Python number straight to `dtype`: `cast` would round it through float32 first on TensorFlow (0.1 as a
+        # float64 strength would be 0.10000000149011612).
+        return ops.convert_to_tensor(float(value), dtype=dtype)
     if not is_schedule(value):
         return ops.cast(value, dtype)
     return ops.cast(value(0 if step is None else step), dtype)

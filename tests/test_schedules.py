@@ -197,3 +197,18 @@ def test_scheduled_regularizer_survives_keras_round_trip_and_resumes_at_the_save
     w = keras.ops.convert_to_numpy(loaded.layers[0].kernel)
     strength = 0.4 * 0.5 * (1 - np.cos(np.pi * 2 / RAMP_STEPS))  # the optimizer's step count (2) was saved too
     np.testing.assert_allclose(history.history["loss"][0], strength * np.sum(w**2), rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_a_python_strength_is_converted_straight_to_the_weight_dtype(dtype):
+    """Not rounded through float32 first (TensorFlow's `cast` of a Python float does): 0.1 in float64 is 0.1."""
+    if dtype == "float64" and keras.backend.backend() == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            pytest.skip("JAX runs without float64 here")
+    value = schedules.strength_value(0.1, None, dtype)
+    assert keras.backend.standardize_dtype(value.dtype) == dtype
+    assert keras.ops.convert_to_numpy(value) == np.array(0.1, dtype)
+    scheduled = schedules.strength_value(schedules.Constant(0.1), 3, dtype)
+    assert keras.ops.convert_to_numpy(scheduled) == np.array(np.float32(0.1), dtype)

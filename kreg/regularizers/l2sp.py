@@ -119,7 +119,7 @@ class L2SP(Regularizer):
             "`callbacks=[kreg.callbacks.TrainingBinding()]` (or any kreg callback) to `fit` to capture the weights "
             "at the start of training.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
     def get_config(self):
