@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 LOGDIR ?= $(shell cat .kreg-logdir 2>/dev/null || echo runs/demo)
 PORT ?= 6006
 
-.PHONY: install install-backends demo test test-backends test-jax test-torch bench lint tensorboard screenshots tune clean
+.PHONY: install install-backends demo test test-backends test-jax test-torch bench lint tensorboard screenshots tune mutate clean
 
 # TensorFlow is the default backend; JAX is installed too because the suite checks that kreg (and its TensorBoard
 # report) works with TensorFlow absent, which needs a second backend to train with.
@@ -53,6 +53,12 @@ DEMO_LOGDIR ?= runs/demo
 screenshots: install
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	$(PYTHON) scripts/screenshots.py $(if $(wildcard $(DEMO_LOGDIR)),--logdir $(DEMO_LOGDIR)) $(if $(HPARAMS_LOGDIR),--hparams-logdir $(HPARAMS_LOGDIR))
+
+# Mutation testing of one module against its tests, in a throw-away copy (docs/architecture.md, "Mutation testing").
+BACKEND ?= tensorflow
+mutate: install
+	$(PIP) install -q -e ".[mutation]"
+	$(PYTHON) scripts/mutate.py $(MODULE) $(TESTS) --backend $(BACKEND)
 
 tensorboard: install
 	$(PYTHON) -m tensorboard.main --logdir $(LOGDIR) --host 127.0.0.1 --port $(PORT)

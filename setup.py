@@ -26,6 +26,8 @@ setup(
         # The demo's and the tuning recipe's PNGs.
         "plots": ["matplotlib"],
         "dev": ["pytest>=8", "pytest-xdist", "hypothesis", "scikit-learn", "ruff"],
+        # `make mutate` (scripts/mutate.py): its configuration is written for this version.
+        "mutation": ["mutmut==3.8.1"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
