@@ -67,3 +67,10 @@ def test_exponential_moving_average_matches_the_recursion():
     clone = sc.ExponentialMovingAverage(0.7)
     clone.set_state(state)
     assert clone.update(1.0) == pytest.approx(ema.update(1.0))
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_a_strip_end_equal_to_the_previous_one_is_not_rising(sign):
+    """Prechelt's UP counts strictly rising strips: an unchanged value resets the count."""
+    assert sc.update_rising_strips(2, 0.5, 0.5, sign) == 0
+    assert sc.update_rising_strips(2, 0.5, 0.5) == 0
