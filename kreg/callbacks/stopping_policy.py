@@ -566,23 +566,13 @@ class AdaptiveStoppingPolicy(StoppingPolicy):
         return progress is not None and progress < self.min_progress
 
     def _up_progress_reason(self, epoch):
-        if self.wait < self.patience or epoch == 0:
-            return None
-        if self.is_rising():
-            return (
-                f"{self.monitor} did not improve for {self.wait} epochs ({self.best_text()}) and rose over the last "
-                f"{self.strips} strips of {self.strip_length} epochs (UP_{self.strips})"
-            )
-        limit = self.up_max_patience()
-        if self.wait >= limit:
-            return (
-                f"{self.monitor} did not improve for {self.wait} epochs (max_patience {limit}, {self.best_text()}); "
-                f"it did not rise over the last {self.strips} strips of {self.strip_length} epochs"
-            )
+        reason = self._up_patience_reason(epoch)  # rising, or waited `max_patience`
+        if reason is not None or self.wait < self.patience or epoch == 0:
+            return reason
         if self._little_progress():
             return (
                 f"{self.monitor} did not improve for {self.wait} epochs ({self.best_text()}); its best improved by "
-                f"only {100.0 * self.progress():.2g} % over the last {limit} epochs "
+                f"only {100.0 * self.progress():.2g} % over the last {self.up_max_patience()} epochs "
                 f"(min_progress {100.0 * self.min_progress:g} %)"
             )
         return None

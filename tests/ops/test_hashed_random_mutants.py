@@ -9,23 +9,11 @@ import numpy as np
 import pytest
 
 from kreg.ops import hashed_random
+from tests.ops.test_hashed_random import numpy_hash as numpy_lowbias32
 
 
 def numpy(x):
     return keras.ops.convert_to_numpy(x)
-
-
-def numpy_lowbias32(size, key, offset=0):
-    x = np.arange(offset, offset + size, dtype=np.uint64).astype(np.uint32)
-    key0, key1 = (np.uint32(int(k) & 0xFFFFFFFF) for k in key)
-    with np.errstate(over="ignore"):
-        x = (x * np.uint32(0x9E3779B9) + key0) ^ key1
-        x ^= x >> np.uint32(16)
-        x *= np.uint32(0x7FEB352D)
-        x ^= x >> np.uint32(15)
-        x *= np.uint32(0x846CA68B)
-        x ^= x >> np.uint32(16)
-    return x
 
 
 def numpy_hashed_normal(shape, key):
