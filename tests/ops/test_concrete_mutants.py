@@ -1,24 +1,13 @@
 """Mutation-testing follow-ups for `kreg.ops.concrete`: the documented defaults (temperature 0.1, strengths 1e-6 and
 1e-5), a custom `epsilon` reaching the formula, and float32 results whatever `keras.config.floatx()` is."""
 
-import contextlib
-
 import keras
 import numpy as np
 import pytest
 from keras import ops
 
 from kreg.ops.concrete import concrete_dropout, concrete_dropout_mask, concrete_dropout_regularizer, relaxed_bernoulli
-
-
-@contextlib.contextmanager
-def floatx(dtype):
-    previous = keras.config.floatx()
-    keras.config.set_floatx(dtype)
-    try:
-        yield
-    finally:
-        keras.config.set_floatx(previous)
+from tests.floatx import floatx
 
 
 def numpy_mask(u, p, temperature, eps):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from kreg.ops.conv_spectrum import conv_singular_values
+from tests.floatx import floatx
 
 
 def _numpy_singular_values(kernel, input_size):
@@ -41,10 +42,6 @@ def test_values_are_computed_in_float32_and_float64_stays_float64(dtype, expecte
 
 def test_the_compute_dtype_does_not_follow_floatx():
     kernel = np.random.default_rng(5).standard_normal((3, 3, 2, 2)).astype("float16")
-    previous = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    try:
+    with floatx("float64"):
         values = conv_singular_values(keras.ops.convert_to_tensor(kernel, dtype="float16"), (4, 4))
-    finally:
-        keras.config.set_floatx(previous)
     assert keras.backend.standardize_dtype(values.dtype) == "float32"

@@ -1,24 +1,13 @@
 """Mutation-testing follow-ups for `kreg.ops.drop`: `training` defaults to false, low-precision inputs keep their
 dtype, the draws do not depend on `keras.config.floatx()`, and DropBlock's mask follows its seed."""
 
-import contextlib
-
 import keras
 import numpy as np
 import pytest
 from keras import ops
 
 from kreg.ops.drop import drop_block_mask, drop_path
-
-
-@contextlib.contextmanager
-def floatx(dtype):
-    previous = keras.config.floatx()
-    keras.config.set_floatx(dtype)
-    try:
-        yield
-    finally:
-        keras.config.set_floatx(previous)
+from tests.floatx import floatx
 
 
 def test_drop_path_does_not_drop_unless_training_is_passed():

@@ -9,6 +9,7 @@ import pytest
 from keras import ops
 
 from kreg.ops.drop import check_block_size, drop_block, drop_block_gamma, drop_block_mask, drop_path
+from tests.floatx import floatx
 
 
 def reference_dropped(shape, rate, block_size, seed, data_format):
@@ -115,12 +116,8 @@ def test_drop_path_keeps_in_float32_arithmetic_under_a_float64_floatx():
     keep = np.float32(1.0) - np.float32(1.0 / 3.0)
     assert keep != np.float32(1.0 - 1.0 / 3.0)
     x = np.ones((512, 1), "float32")
-    previous = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    try:
+    with floatx("float64"):
         y = drop_path(x, 1.0 / 3.0, training=True, seed=7)
-    finally:
-        keras.config.set_floatx(previous)
     assert keras.backend.standardize_dtype(y.dtype) == "float32"
     values = np.unique(ops.convert_to_numpy(y))
     np.testing.assert_array_equal(values, [0.0, np.float32(1.0) / keep])
@@ -180,12 +177,8 @@ def test_a_single_kept_entry_is_scaled_by_the_whole_size():
 def test_the_mask_is_drawn_and_kept_in_float32_under_a_float64_floatx(data_format):
     shape = (2, 9, 9, 3) if data_format == "channels_last" else (2, 3, 9, 9)
     expected = ops.convert_to_numpy(drop_block_mask(shape, 0.3, 3, seed=4, data_format=data_format))
-    previous = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    try:
+    with floatx("float64"):
         mask = drop_block_mask(shape, 0.3, 3, seed=4, data_format=data_format)
-    finally:
-        keras.config.set_floatx(previous)
     assert keras.backend.standardize_dtype(mask.dtype) == "float32"
     np.testing.assert_array_equal(ops.convert_to_numpy(mask), expected)
 
